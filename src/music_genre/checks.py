@@ -1,0 +1,194 @@
+"""check_data's logic: the pandera schema (lazily, every failure at once) and a drift test.
+
+The drift test compares each numeric column with the committed reference profile by a
+two-sample Kolmogorov-Smirnov test, the profile's quantiles standing in for the reference
+sample. The family-wise alpha is split over the columns with the Šidák correction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from music_genre.features import PROFILED_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
+
+MAX_EXAMPLES = 5
+_UNIQUENESS_CHECK = "multiple_fields_uniqueness"
+_ALL_COLUMNS = "(all columns)"
+
+log = logging.getLogger(__name__)
+
+
+def sidak_alpha(family_alpha: float, n_tests: int) -> float:
+    """Per-test alpha that keeps the family-wise error rate at `family_alpha`."""
+    return 1.0 - (1.0 - family_alpha) ** (1.0 / n_tests)
+
+
+def schema_failures(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[dict[str, Any]]:
+    """Every failure of `schema` on `frame`, one entry per (column, check)."""
+    import pandera.pandas as pa
+
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return _summarise_failure_cases(errors.failure_cases)
+    return []
+
+
+def _summarise_failure_cases(cases: pd.DataFrame) -> list[dict[str, Any]]:
+    cases = cases.assign(
+        column=cases["column"].where(cases["check"] != _UNIQUENESS_CHECK, _ALL_COLUMNS),
+        check=cases["check"].astype(str),
+    )
+    missing = cases["check"] == "column_in_dataframe"
+    cases = cases.assign(column=cases["column"].where(~missing, cases["failure_case"]))
+    summary = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+        rows = group["index"].dropna()
+        if column == _ALL_COLUMNS:
+            examples = [f"row {int(index)}" for index in rows.unique()[:MAX_EXAMPLES]]
+        else:
+            examples = [_show(value) for value in group["failure_case"].unique()[:MAX_EXAMPLES]]
+        summary.append({
+            "column": str(column),
+            "check": _readable_check(str(check)),
+            "failed_rows": int(rows.nunique()),
+            "examples": examples,
+        })
+    return summary
+
+
+def _readable_check(check: str) -> str:
+    if check == _UNIQUENESS_CHECK:
+        return "no duplicate rows"
+    if check == "column_in_dataframe":
+        return "required column present"
+    if check.startswith("dtype("):
+        return f"dtype {check[len('dtype('):-1].strip(chr(39))}"
+    if check.startswith("isin("):
+        return "isin(known genres)"
+    return check
+
+
+def _show(value: Any) -> str:
+    return "NaN" if isinstance(value, float) and np.isnan(value) else str(value)
+
+
+def count_schema_checks(schema: pa.DataFrameSchema) -> int:
+    per_column = sum(
+        1 + (not column.nullable) + len(column.checks) for column in schema.columns.values()
+    )
+    return per_column + (1 if schema.unique else 0)
+
+
+def drift_tests(
+    frame: pd.DataFrame, profile: dict[str, Any], family_alpha: float
+) -> dict[str, Any]:
+    """KS test of each profiled numeric column of `frame` against the reference quantiles."""
+    import pandas as pd
+    from scipy import stats
+
+    columns = [
+        column for column in PROFILED_COLUMNS
+        if column in frame.columns and column in profile["numeric"]
+        and pd.api.types.is_numeric_dtype(frame[column])
+    ]
+    alpha = sidak_alpha(family_alpha, max(len(columns), 1))
+    results = []
+    for column in columns:
+        values = frame[column].dropna().to_numpy(dtype=float)
+        reference = np.asarray(profile["numeric"][column], dtype=float)
+        statistic, p_value = stats.ks_2samp(values, reference)
+        results.append({
+            "column": column,
+            "statistic": float(statistic),
+            "p_value": float(p_value),
+            "passed": bool(p_value > alpha),
+        })
+    return {
+        "family_alpha": family_alpha,
+        "per_test_alpha": alpha,
+        "correction": "sidak",
+        "reference_rows": profile["rows"],
+        "reference_quantiles": profile["n_quantiles"],
+        "columns": results,
+    }
+
+
+def check_table(
+    frame: pd.DataFrame, profile: dict[str, Any], family_alpha: float
+) -> dict[str, Any]:
+    """Run every check and return the machine-readable report (nothing is raised here)."""
+    from music_genre.schema import preprocessed_schema
+
+    schema = preprocessed_schema()
+    failures = schema_failures(frame, schema)
+    drift = drift_tests(frame, profile, family_alpha)
+    for result in drift["columns"]:
+        if not result["passed"]:
+            failures.append({
+                "column": result["column"],
+                "check": f"drift: KS p={result['p_value']:.3g} <= {drift['per_test_alpha']:.3g}",
+                "failed_rows": 0,
+                "examples": [f"D={result['statistic']:.3f}"],
+            })
+    total = count_schema_checks(schema) + len(drift["columns"])
+    return {
+        "passed": not failures,
+        "rows": len(frame),
+        "checks": {"total": total, "failed": len(failures), "passed": total - len(failures)},
+        "failures": failures,
+        "drift": drift,
+    }
+
+
+def format_failures(report: dict[str, Any]) -> str:
+    """A short fixed-width table of the failures, for the terminal."""
+    header = ("column", "check", "failed rows", "examples")
+    rows = [
+        (item["column"], item["check"], str(item["failed_rows"]), ", ".join(item["examples"]))
+        for item in report["failures"]
+    ]
+    widths = [min(max(len(row[i]) for row in [header, *rows]), 60) for i in range(3)]
+    lines = [
+        "  ".join(cell[:60].ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  " + row[3][:80]
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+def check_file(table_path: str, profile_path: str, report_path: str,
+               family_alpha: float) -> dict[str, Any]:
+    """Check a table, write the report, and raise with the failure table if anything failed."""
+    from music_genre.errors import DataValidationError
+    from music_genre.fileio import read_json, read_parquet, write_json
+
+    frame = read_parquet(table_path)
+    report = check_table(frame, read_json(profile_path), family_alpha)
+    write_json(report, report_path)
+    counts = report["checks"]
+    if not report["passed"]:
+        raise DataValidationError(
+            f"{table_path}: {counts['failed']} of {counts['total']} data checks failed "
+            f"(details in {report_path})",
+            summary=format_failures(report),
+        )
+    log.info("%s: all %d data checks passed", table_path, counts["total"])
+    return report
+
+
+def require_passed(report_path: str) -> None:
+    """Refuse to go on from a table whose check_data report is missing or failed."""
+    from music_genre.errors import DataValidationError
+    from music_genre.fileio import read_json
+
+    report = read_json(report_path)
+    if not isinstance(report, dict) or report.get("passed") is not True:
+        raise DataValidationError(f"{report_path}: the data checks did not pass; run check_data")

@@ -1,0 +1,93 @@
+"""File helpers: every output is written to a temporary sibling and renamed into place."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from music_genre.errors import DataFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_HASH_CHUNK = 1 << 20
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A crash or an error leaves the previous file (or none) in place, never a half-written one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(0o644)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_json(payload: Any, path: str | os.PathLike[str]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataFileError(f"{path}: not valid JSON ({error})") from None
+
+
+def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    # The index carries no information here; leaving it out keeps the bytes independent of
+    # which rows were dropped or shuffled before.
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def read_parquet(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a parquet table, turning every way it can fail into one line naming the file."""
+    import pandas as pd
+    import pyarrow as pa
+
+    source = Path(path)
+    if not source.is_file():
+        raise DataFileError(f"{source}: file not found (expected a parquet table)")
+    if source.stat().st_size == 0:
+        raise DataFileError(f"{source}: file is empty (expected a parquet table)")
+    try:
+        frame = pd.read_parquet(source)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataFileError(f"{source}: not a readable parquet table ({reason})") from None
+    if columns is not None:
+        missing = [name for name in columns if name not in frame.columns]
+        if missing:
+            raise DataFileError(
+                f"{source}: missing required column(s) {', '.join(missing)}"
+            )
+    return frame

@@ -1,0 +1,122 @@
+"""Obtain the raw songs table: from an offline mirror, a URL, a local path, or the generator.
+
+The data's identity is its sha256: a file found by that hash in a mirror directory is the same
+data as the download, so params.yaml and dvc.lock stay as committed wherever the bytes came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+from music_genre.errors import DataSourceError
+from music_genre.fileio import atomic_path, sha256_file
+from music_genre.params import SYNTHETIC_SOURCE, DataParams
+
+MIRROR_ENV = "MUSIC_GENRE_DATA_MIRROR"
+DOWNLOAD_TIMEOUT_S = 60
+_CHUNK = 1 << 20
+
+log = logging.getLogger(__name__)
+
+
+def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
+    """Write the raw table described by `params` to `output`, verified against its sha256."""
+    if params.source == SYNTHETIC_SOURCE:
+        from music_genre.synthetic import write_synthetic_table
+
+        log.info("generating a synthetic table of %d rows (seed %d)",
+                 params.synthetic_rows, params.synthetic_seed)
+        write_synthetic_table(params.synthetic_rows, params.synthetic_seed, output)
+        return
+    with atomic_path(output) as tmp:
+        mirrored = find_in_mirrors(params.sha256, _mirror_dirs())
+        if mirrored is not None:
+            log.info("found %s in the mirror, copying (no network used)", mirrored)
+            shutil.copyfile(mirrored, tmp)
+        else:
+            fetch(params.source, tmp)
+        verify_sha256(tmp, params.sha256, params.source)
+
+
+def _mirror_dirs() -> list[Path]:
+    value = os.environ.get(MIRROR_ENV, "")
+    return [Path(part) for part in value.split(os.pathsep) if part]
+
+
+def find_in_mirrors(sha256: str | None, directories: Iterable[Path]) -> Path | None:
+    """Return the first regular file in `directories` whose sha256 is `sha256`."""
+    if not sha256:
+        return None
+    for directory in directories:
+        if not directory.is_dir():
+            log.warning("%s=%s: not a directory, skipped", MIRROR_ENV, directory)
+            continue
+        for candidate in sorted(directory.iterdir()):
+            if candidate.is_file() and sha256_file(candidate) == sha256.lower():
+                return candidate
+    return None
+
+
+def fetch(source: str, destination: Path) -> None:
+    """Copy `source` (http(s):// URL, file:// URL or local path) to `destination`."""
+    scheme = urllib.parse.urlsplit(source).scheme.lower()
+    if scheme in ("http", "https"):
+        _download(source, destination)
+    elif scheme == "file":
+        _copy_local(Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)),
+                    destination, source)
+    elif scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive letter
+        raise DataSourceError(
+            f"params.yaml: data.source '{source}' has unsupported scheme '{scheme}' "
+            f"(expected http(s)://, file://, a local path or '{SYNTHETIC_SOURCE}')"
+        )
+    else:
+        _copy_local(Path(source), destination, source)
+
+
+def _copy_local(path: Path, destination: Path, source: str) -> None:
+    if not path.is_file():
+        raise DataSourceError(f"data.source '{source}': file not found")
+    log.info("copying %s", path)
+    shutil.copyfile(path, destination)
+
+
+def _download(url: str, destination: Path) -> None:
+    log.info("downloading %s", url)
+    request = urllib.request.Request(url, headers={"User-Agent": "music-genre-get-data"})
+    try:
+        # Only http(s) reaches this point: fetch() dispatches on the scheme.
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response, \
+                destination.open("wb") as stream:  # nosec B310
+            while chunk := response.read(_CHUNK):
+                stream.write(chunk)
+    except urllib.error.HTTPError as error:
+        raise DataSourceError(
+            f"data.source {url}: download failed with HTTP {error.code} {error.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise DataSourceError(
+            f"data.source {url}: download failed ({reason}); offline, set {MIRROR_ENV} to a "
+            "directory holding a copy of the file"
+        ) from None
+
+
+def verify_sha256(path: Path, expected: str | None, source: str) -> None:
+    if not expected:
+        log.warning("data.sha256 is null: the integrity of %s is not checked", source)
+        return
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise DataSourceError(
+            f"data.source '{source}': sha256 mismatch (expected data.sha256={expected}, "
+            f"got {actual})"
+        )
+    log.info("sha256 verified: %s", actual)

@@ -1,0 +1,126 @@
+"""The model: an sklearn Pipeline of per-column preprocessing and a configurable classifier."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from music_genre.errors import DataValidationError, ParamsError
+from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TEXT_FEATURE
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from music_genre.params import TfidfParams, TrainParams
+
+TEXT_IMPORTANCE_NAME = f"{TEXT_FEATURE} (TF-IDF, summed)"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    module: str
+    class_name: str
+    # Estimators that cannot take the sparse TF-IDF block get a dense matrix.
+    needs_dense: bool = False
+
+
+ESTIMATORS: dict[str, EstimatorSpec] = {
+    "random_forest": EstimatorSpec("sklearn.ensemble", "RandomForestClassifier"),
+}
+
+
+def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
+    """Instantiate the estimator named by train.model with its keyword arguments from params."""
+    if train.model not in ESTIMATORS:
+        raise ParamsError(
+            f"params.yaml: 'train.model' is '{train.model}', expected one of: "
+            f"{', '.join(ESTIMATORS)}"
+        )
+    spec = ESTIMATORS[train.model]
+    estimator_class = getattr(importlib.import_module(spec.module), spec.class_name)
+    kwargs = getattr(train, train.model)
+    accepted = estimator_class().get_params()
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ParamsError(
+            f"params.yaml: 'train.{train.model}.{unknown[0]}' is not a {spec.class_name} "
+            f"parameter (expected one of: {', '.join(sorted(accepted))})"
+        )
+    return estimator_class(**kwargs), spec
+
+
+def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+    estimator, spec = make_estimator(train)
+    preprocessor = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+             list(NUMERIC_FEATURES)),
+            ("cat", make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+            ), list(CATEGORICAL_FEATURES)),
+            # A scalar column name hands the vectorizer the 1-D array of strings it expects.
+            ("text", TfidfVectorizer(binary=True, max_features=tfidf.max_features), TEXT_FEATURE),
+        ],
+        remainder="drop",
+        sparse_threshold=0.0 if spec.needs_dense else 0.3,
+    )
+    return Pipeline([("preprocessor", preprocessor), ("classifier", estimator)])
+
+
+def fit(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, model_name: str) -> Pipeline:
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        pipeline.fit(features, target)
+    except InvalidParameterError as error:
+        raise ParamsError(f"params.yaml: train.{model_name}: {error}") from None
+    except ValueError as error:
+        if "empty vocabulary" in str(error):
+            raise DataValidationError(
+                f"column '{TEXT_FEATURE}': no words to build the TF-IDF vocabulary from "
+                "(are title and song_name all empty?)"
+            ) from None
+        raise
+    _make_reproducible(pipeline)
+    return pipeline
+
+
+def _make_reproducible(pipeline: Pipeline) -> None:
+    # The vectorizer's stop_words_ is a set: its pickled order follows Python's per-process
+    # string hashing, which would make model.joblib differ byte-wise between identical runs.
+    # sklearn documents it as introspection-only and safe to drop.
+    vectorizer = pipeline.named_steps["preprocessor"].named_transformers_["text"]
+    if hasattr(vectorizer, "stop_words_"):
+        del vectorizer.stop_words_
+    # A forest predicting with several threads adds tree probabilities in completion order,
+    # so the last digits of predict_proba (and every metric) would vary from run to run.
+    classifier = pipeline.named_steps["classifier"]
+    if "n_jobs" in classifier.get_params():
+        classifier.set_params(n_jobs=1)
+
+
+def feature_importances(pipeline: Pipeline) -> list[tuple[str, float]] | None:
+    """Importance per input column, the TF-IDF block summed into one entry; None if unknown."""
+    classifier = pipeline.named_steps["classifier"]
+    if not hasattr(classifier, "feature_importances_"):
+        return None
+    names = pipeline.named_steps["preprocessor"].get_feature_names_out()
+    totals: dict[str, float] = {}
+    for name, importance in zip(names, classifier.feature_importances_, strict=True):
+        block, _, column = name.partition("__")
+        key = TEXT_IMPORTANCE_NAME if block == "text" else column
+        totals[key] = totals.get(key, 0.0) + float(importance)
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+

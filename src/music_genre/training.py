@@ -1,0 +1,82 @@
+"""train and evaluate, end to end: read the split, fit or score, write the model and logs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from music_genre.features import MODEL_INPUT_COLUMNS, TARGET
+from music_genre.fileio import read_parquet, sha256_file
+from music_genre.params import Params
+
+log = logging.getLogger(__name__)
+
+
+def train(params: Params, train_path: str, model_path: str, metrics_dir: str,
+          plots_dir: str) -> dict[str, float]:
+    """Fit on train minus a stratified validation part; log validation metrics; save the model."""
+    from music_genre import evaluation, model, model_store
+    from music_genre.split import stratified_split
+    from music_genre.tracking import StageLive
+
+    table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, TARGET])
+    fit_part, validation = stratified_split(table, params.train.val_size, params.seed,
+                                            what="validation")
+    pipeline = model.build_pipeline(params.train, params.tfidf)
+    log.info("fitting %s on %d rows (%d held out for validation)",
+             params.train.model, len(fit_part), len(validation))
+    model.fit(pipeline, fit_part[list(MODEL_INPUT_COLUMNS)], fit_part[TARGET], params.train.model)
+    classes = [str(name) for name in pipeline.classes_]
+    proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
+
+    live = StageLive(metrics_dir, plots_dir)
+    live.log_params(_tracked_params(params))
+    scores = evaluation.log_scores(live, validation[TARGET], proba, classes)
+    live.end()
+    log.info("validation: %s", _format(scores))
+
+    card = {
+        "model": params.train.model,
+        "estimator": type(pipeline.named_steps["classifier"]).__name__,
+        "classes": classes,
+        "input_columns": list(MODEL_INPUT_COLUMNS),
+        "params": _tracked_params(params),
+        "training_data": {"file": Path(train_path).name, "sha256": sha256_file(train_path),
+                          "fit_rows": len(fit_part), "validation_rows": len(validation)},
+        "validation_metrics": scores,
+        "versions": model_store.library_versions(),
+    }
+    model_store.save_model(pipeline, card, model_path)
+    return scores
+
+
+def evaluate(model_path: str, test_path: str, metrics_dir: str, plots_dir: str) -> dict[str, float]:
+    """Score the saved model on the test split and log metrics, curves and pictures."""
+    from music_genre import evaluation, model, model_store
+    from music_genre.tracking import StageLive
+
+    pipeline, card = model_store.load_model(model_path)
+    table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
+    classes = card["classes"]
+    proba = pipeline.predict_proba(table[card["input_columns"]])
+
+    live = StageLive(metrics_dir, plots_dir)
+    scores = evaluation.log_scores(live, table[TARGET], proba, classes)
+    evaluation.log_per_genre_curves(live, table[TARGET], proba, classes)
+    evaluation.log_confusion_image(live, table[TARGET], proba, classes)
+    importances = model.feature_importances(pipeline)
+    if importances is not None:
+        evaluation.log_feature_importances(live, importances)
+    live.end()
+    log.info("test: %s", _format(scores))
+    return scores
+
+
+def _tracked_params(params: Params) -> dict[str, Any]:
+    return {"seed": params.seed, "train": asdict(params.train), "tfidf": asdict(params.tfidf)}
+
+
+def _format(scores: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:.4f}" for name, value in scores.items())

@@ -1,0 +1,23 @@
+"""Stage evaluate: score the model on the test split, log metrics and plots (no params)."""
+
+import argparse
+import sys
+
+from music_genre.runner import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model", help="the model (joblib, with its card beside it)")
+    parser.add_argument("test", help="the test split (parquet)")
+    parser.add_argument("metrics_dir", help="where dvclive writes test metrics")
+    parser.add_argument("plots_dir", help="where dvclive writes test plots")
+    args = parser.parse_args()
+
+    from music_genre.training import evaluate
+
+    evaluate(args.model, args.test, args.metrics_dir, args.plots_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage("evaluate", main))

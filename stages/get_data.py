@@ -1,0 +1,22 @@
+"""Stage get_data: obtain the raw songs table (params: data)."""
+
+import argparse
+import sys
+
+from music_genre.runner import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("output", help="where to write the raw table (parquet)")
+    args = parser.parse_args()
+
+    from music_genre.get_data import get_data
+    from music_genre.params import load_params
+
+    params = load_params()
+    get_data(params.data, args.output)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage("get_data", main))
