@@ -55,12 +55,14 @@ def _summarise_failure_cases(cases: pd.DataFrame) -> list[dict[str, Any]]:
             examples = [f"row {int(index)}" for index in rows.unique()[:MAX_EXAMPLES]]
         else:
             examples = [_show(value) for value in group["failure_case"].unique()[:MAX_EXAMPLES]]
-        summary.append({
-            "column": str(column),
-            "check": _readable_check(str(check)),
-            "failed_rows": int(rows.nunique()),
-            "examples": examples,
-        })
+        summary.append(
+            {
+                "column": str(column),
+                "check": _readable_check(str(check)),
+                "failed_rows": int(rows.nunique()),
+                "examples": examples,
+            }
+        )
     return summary
 
 
@@ -70,7 +72,7 @@ def _readable_check(check: str) -> str:
     if check == "column_in_dataframe":
         return "required column present"
     if check.startswith("dtype("):
-        return f"dtype {check[len('dtype('):-1].strip(chr(39))}"
+        return f"dtype {check[len('dtype(') : -1].strip(chr(39))}"
     if check.startswith("isin("):
         return "isin(known genres)"
     return check
@@ -95,8 +97,10 @@ def drift_tests(
     from scipy import stats
 
     columns = [
-        column for column in PROFILED_COLUMNS
-        if column in frame.columns and column in profile["numeric"]
+        column
+        for column in PROFILED_COLUMNS
+        if column in frame.columns
+        and column in profile["numeric"]
         and pd.api.types.is_numeric_dtype(frame[column])
     ]
     alpha = sidak_alpha(family_alpha, max(len(columns), 1))
@@ -105,12 +109,14 @@ def drift_tests(
         values = frame[column].dropna().to_numpy(dtype=float)
         reference = np.asarray(profile["numeric"][column], dtype=float)
         statistic, p_value = stats.ks_2samp(values, reference)
-        results.append({
-            "column": column,
-            "statistic": float(statistic),
-            "p_value": float(p_value),
-            "passed": bool(p_value > alpha),
-        })
+        results.append(
+            {
+                "column": column,
+                "statistic": float(statistic),
+                "p_value": float(p_value),
+                "passed": bool(p_value > alpha),
+            }
+        )
     return {
         "family_alpha": family_alpha,
         "per_test_alpha": alpha,
@@ -132,12 +138,16 @@ def check_table(
     drift = drift_tests(frame, profile, family_alpha)
     for result in drift["columns"]:
         if not result["passed"]:
-            failures.append({
-                "column": result["column"],
-                "check": f"drift: KS p={result['p_value']:.3g} <= {drift['per_test_alpha']:.3g}",
-                "failed_rows": 0,
-                "examples": [f"D={result['statistic']:.3f}"],
-            })
+            failures.append(
+                {
+                    "column": result["column"],
+                    "check": (
+                        f"drift: KS p={result['p_value']:.3g} <= {drift['per_test_alpha']:.3g}"
+                    ),
+                    "failed_rows": 0,
+                    "examples": [f"D={result['statistic']:.3f}"],
+                }
+            )
     total = count_schema_checks(schema) + len(drift["columns"])
     return {
         "passed": not failures,
@@ -158,14 +168,16 @@ def format_failures(report: dict[str, Any]) -> str:
     widths = [min(max(len(row[i]) for row in [header, *rows]), 60) for i in range(3)]
     lines = [
         "  ".join(cell[:60].ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        + "  " + row[3][:80]
+        + "  "
+        + row[3][:80]
         for row in [header, *rows]
     ]
     return "\n".join(lines)
 
 
-def check_file(table_path: str, profile_path: str, report_path: str,
-               family_alpha: float) -> dict[str, Any]:
+def check_file(
+    table_path: str, profile_path: str, report_path: str, family_alpha: float
+) -> dict[str, Any]:
     """Check a table, write the report, and raise with the failure table if anything failed."""
     from music_genre.errors import DataValidationError
     from music_genre.fileio import read_json, read_parquet, write_json

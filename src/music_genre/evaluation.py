@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from music_genre.metrics import classification_metrics, per_class_scores
-from music_genre.tracking import slug
+from music_genre.metrics import (
+    classification_metrics,
+    per_class_scores,
+    precision_recall_points,
+    roc_points,
+)
+
+# .dvc/plots/per_genre_curves.json: one line per genre, revisions told apart by dash style.
+CURVES_TEMPLATE = "per_genre_curves"
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,32 +32,52 @@ def log_scores(
     scores = classification_metrics(y_true, proba, classes)
     for name, value in scores.items():
         live.log_metric(name, value, plot=False)
-    live.log_sklearn_plot("confusion_matrix", y_true.to_numpy(), predicted_labels(proba, classes),
-                          name="confusion_matrix")
+    live.log_sklearn_plot(
+        "confusion_matrix",
+        y_true.to_numpy(),
+        predicted_labels(proba, classes),
+        name="confusion_matrix",
+    )
     return scores
 
 
 def log_per_genre_curves(
     live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
 ) -> None:
-    """One-vs-rest ROC and precision-recall, one file per genre (dvclive's are binary only)."""
+    """One-vs-rest ROC and precision-recall curves of every genre, one file for each kind.
+
+    dvclive's own ROC/PR plots are binary and keep every threshold (megabytes per genre for a
+    forest); these are sampled on a fixed grid so they stay small enough for git.
+    """
     labels = y_true.to_numpy()
+    roc, precision_recall = [], []
     for index, genre in enumerate(classes):
         is_genre = labels == genre
-        live.log_sklearn_plot("roc", is_genre, proba[:, index], name=f"roc/{slug(genre)}",
-                              drop_intermediate=True)
-        live.log_sklearn_plot("precision_recall", is_genre, proba[:, index],
-                              name=f"precision_recall/{slug(genre)}", drop_intermediate=True)
-    live.log_plot("per_genre", per_class_scores(y_true, predicted_labels(proba, classes), classes),
-                  x="f1", y="genre", template="bar_horizontal_sorted")
+        roc += [{"genre": genre, **point} for point in roc_points(is_genre, proba[:, index])]
+        precision_recall += [
+            {"genre": genre, **point}
+            for point in precision_recall_points(is_genre, proba[:, index])
+        ]
+    live.log_plot("roc", roc, x="fpr", y="tpr", template=CURVES_TEMPLATE)
+    live.log_plot(
+        "precision_recall", precision_recall, x="recall", y="precision", template=CURVES_TEMPLATE
+    )
+    live.log_plot(
+        "per_genre",
+        per_class_scores(y_true, predicted_labels(proba, classes), classes),
+        x="f1",
+        y="genre",
+        template="bar_horizontal_sorted",
+    )
 
 
 def log_feature_importances(live: Live, importances: Sequence[tuple[str, float]]) -> None:
     from music_genre.figures import feature_importance_figure
 
     rows = [{"feature": name, "importance": value} for name, value in importances]
-    live.log_plot("feature_importance", rows, x="importance", y="feature",
-                  template="bar_horizontal_sorted")
+    live.log_plot(
+        "feature_importance", rows, x="importance", y="feature", template="bar_horizontal_sorted"
+    )
     live.log_image("feature_importance.png", feature_importance_figure(importances))
 
 

@@ -24,8 +24,15 @@ def confusion_matrix_figure(
     figure = _new_figure(11, 10)
     axes = figure.subplots()
     ConfusionMatrixDisplay.from_predictions(
-        y_true, y_pred, labels=list(classes), normalize="true", values_format=".2f",
-        xticks_rotation=90, ax=axes, colorbar=False, cmap="Blues",
+        y_true,
+        y_pred,
+        labels=list(classes),
+        normalize="true",
+        values_format=".2f",
+        xticks_rotation=90,
+        ax=axes,
+        colorbar=False,
+        cmap="Blues",
     )
     axes.set_title("Confusion matrix on the test split (each row sums to 1)")
     return figure

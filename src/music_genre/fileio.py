@@ -87,7 +87,5 @@ def read_parquet(
     if columns is not None:
         missing = [name for name in columns if name not in frame.columns]
         if missing:
-            raise DataFileError(
-                f"{source}: missing required column(s) {', '.join(missing)}"
-            )
+            raise DataFileError(f"{source}: missing required column(s) {', '.join(missing)}")
     return frame

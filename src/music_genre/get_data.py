@@ -31,8 +31,11 @@ def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
     if params.source == SYNTHETIC_SOURCE:
         from music_genre.synthetic import write_synthetic_table
 
-        log.info("generating a synthetic table of %d rows (seed %d)",
-                 params.synthetic_rows, params.synthetic_seed)
+        log.info(
+            "generating a synthetic table of %d rows (seed %d)",
+            params.synthetic_rows,
+            params.synthetic_seed,
+        )
         write_synthetic_table(params.synthetic_rows, params.synthetic_seed, output)
         return
     with atomic_path(output) as tmp:
@@ -70,8 +73,11 @@ def fetch(source: str, destination: Path) -> None:
     if scheme in ("http", "https"):
         _download(source, destination)
     elif scheme == "file":
-        _copy_local(Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)),
-                    destination, source)
+        _copy_local(
+            Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)),
+            destination,
+            source,
+        )
     elif scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive letter
         raise DataSourceError(
             f"params.yaml: data.source '{source}' has unsupported scheme '{scheme}' "
@@ -93,8 +99,10 @@ def _download(url: str, destination: Path) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "music-genre-get-data"})
     try:
         # Only http(s) reaches this point: fetch() dispatches on the scheme.
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response, \
-                destination.open("wb") as stream:  # nosec B310
+        with (
+            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
+            destination.open("wb") as stream,
+        ):  # nosec B310
             while chunk := response.read(_CHUNK):
                 stream.write(chunk)
     except urllib.error.HTTPError as error:

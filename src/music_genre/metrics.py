@@ -18,11 +18,15 @@ def classification_metrics(
 
     y_pred = [classes[index] for index in proba.argmax(axis=1)]
     return {
-        "roc_auc": float(metrics.roc_auc_score(
-            y_true, proba, multi_class="ovo", average="macro", labels=list(classes))),
+        "roc_auc": float(
+            metrics.roc_auc_score(
+                y_true, proba, multi_class="ovo", average="macro", labels=list(classes)
+            )
+        ),
         "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
-        "f1_macro": float(metrics.f1_score(y_true, y_pred, average="macro",
-                                           labels=list(classes), zero_division=0)),
+        "f1_macro": float(
+            metrics.f1_score(y_true, y_pred, average="macro", labels=list(classes), zero_division=0)
+        ),
         "log_loss": float(metrics.log_loss(y_true, proba, labels=list(classes))),
     }
 
@@ -36,7 +40,47 @@ def per_class_scores(
         y_true, y_pred, labels=list(classes), zero_division=0
     )
     return [
-        {"genre": genre, "precision": float(p), "recall": float(r), "f1": float(f),
-         "support": int(n)}
+        {
+            "genre": genre,
+            "precision": float(p),
+            "recall": float(r),
+            "f1": float(f),
+            "support": int(n),
+        }
         for genre, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
+    ]
+
+
+CURVE_POINTS = 101
+
+
+def roc_points(is_class: np.ndarray, scores: np.ndarray) -> list[dict[str, float]]:
+    """One-vs-rest ROC sampled on a fixed grid of false-positive rates (small, diffable)."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(is_class, scores)
+    grid = np.linspace(0.0, 1.0, CURVE_POINTS)
+    sampled = np.interp(grid, fpr, tpr)
+    sampled[0] = 0.0
+    return [
+        {"fpr": round(float(x), 6), "tpr": round(float(y), 6)}
+        for x, y in zip(grid, sampled, strict=True)
+    ]
+
+
+def precision_recall_points(is_class: np.ndarray, scores: np.ndarray) -> list[dict[str, float]]:
+    """Interpolated precision (best precision at recall >= r) on a fixed grid of recalls."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(is_class, scores)
+    order = np.argsort(recall, kind="stable")
+    recall, precision = recall[order], precision[order]
+    best_from_here = np.maximum.accumulate(precision[::-1])[::-1]
+    grid = np.linspace(0.0, 1.0, CURVE_POINTS)
+    at = np.minimum(np.searchsorted(recall, grid, side="left"), len(recall) - 1)
+    return [
+        {"recall": round(float(r), 6), "precision": round(float(p), 6)}
+        for r, p in zip(grid, best_from_here[at], strict=True)
     ]

@@ -64,12 +64,19 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
     estimator, spec = make_estimator(train)
     preprocessor = ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-             list(NUMERIC_FEATURES)),
-            ("cat", make_pipeline(
-                SimpleImputer(strategy="most_frequent"),
-                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
-            ), list(CATEGORICAL_FEATURES)),
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                list(NUMERIC_FEATURES),
+            ),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
+                ),
+                list(CATEGORICAL_FEATURES),
+            ),
             # A scalar column name hands the vectorizer the 1-D array of strings it expects.
             ("text", TfidfVectorizer(binary=True, max_features=tfidf.max_features), TEXT_FEATURE),
         ],
@@ -93,22 +100,28 @@ def fit(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, model_nam
                 "(are title and song_name all empty?)"
             ) from None
         raise
-    _make_reproducible(pipeline)
-    return pipeline
-
-
-def _make_reproducible(pipeline: Pipeline) -> None:
-    # The vectorizer's stop_words_ is a set: its pickled order follows Python's per-process
-    # string hashing, which would make model.joblib differ byte-wise between identical runs.
-    # sklearn documents it as introspection-only and safe to drop.
-    vectorizer = pipeline.named_steps["preprocessor"].named_transformers_["text"]
-    if hasattr(vectorizer, "stop_words_"):
-        del vectorizer.stop_words_
     # A forest predicting with several threads adds tree probabilities in completion order,
     # so the last digits of predict_proba (and every metric) would vary from run to run.
     classifier = pipeline.named_steps["classifier"]
     if "n_jobs" in classifier.get_params():
         classifier.set_params(n_jobs=1)
+    return pipeline
+
+
+def canonicalize_for_pickling(pipeline: Pipeline) -> None:
+    """Clear state that would make identical models pickle to different bytes.
+
+    Call it right before saving: predicting sets the vectorizer's _stop_words_id again.
+    """
+    # The vectorizer's stop_words_ is a set: its pickled order follows Python's per-process
+    # string hashing, which would make model.joblib differ byte-wise between identical runs.
+    # sklearn documents it as introspection-only and safe to drop.
+    # _stop_words_id caches id(stop_words), a memory address that differs in every process;
+    # without it sklearn simply re-checks the stop words once.
+    vectorizer = pipeline.named_steps["preprocessor"].named_transformers_["text"]
+    for attribute in ("stop_words_", "_stop_words_id"):
+        if hasattr(vectorizer, attribute):
+            delattr(vectorizer, attribute)
 
 
 def feature_importances(pipeline: Pipeline) -> list[tuple[str, float]] | None:
@@ -123,4 +136,3 @@ def feature_importances(pipeline: Pipeline) -> list[tuple[str, float]] | None:
         key = TEXT_IMPORTANCE_NAME if block == "text" else column
         totals[key] = totals.get(key, 0.0) + float(importance)
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-

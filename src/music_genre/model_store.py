@@ -36,8 +36,10 @@ def save_model(model: Any, card: dict[str, Any], model_path: str | os.PathLike[s
     with atomic_path(model_path) as tmp:
         joblib.dump(model, tmp)
         model_sha256 = sha256_file(tmp)
-    write_json({**card, "model_file": Path(model_path).name, "model_sha256": model_sha256},
-               card_path_for(model_path))
+    write_json(
+        {**card, "model_file": Path(model_path).name, "model_sha256": model_sha256},
+        card_path_for(model_path),
+    )
 
 
 def load_card(model_path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -90,8 +90,7 @@ def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ParamsError(
-            f"{source}: unknown key '{prefix}{unknown[0]}' "
-            f"(expected one of: {', '.join(known)})"
+            f"{source}: unknown key '{prefix}{unknown[0]}' (expected one of: {', '.join(known)})"
         )
     values = {}
     for name, spec in known.items():
@@ -129,9 +128,7 @@ def _convert(hint: Any, value: Any, source: str, key: str, metadata: Any) -> Any
 def _allowed_types(hint: Any) -> tuple[type, ...]:
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        return tuple(
-            typing.get_origin(arg) or arg for arg in typing.get_args(hint)
-        )
+        return tuple(typing.get_origin(arg) or arg for arg in typing.get_args(hint))
     return (origin or hint,)
 
 
@@ -152,8 +149,9 @@ def _check_range(value: Any, source: str, key: str, metadata: Any) -> None:
 
 
 def _type_error(source: str, key: str, allowed: tuple[type, ...], value: Any) -> ParamsError:
-    names = " or ".join("null" if kind is type(None) else _TYPE_NAMES.get(kind, kind.__name__)
-                        for kind in allowed)
+    names = " or ".join(
+        "null" if kind is type(None) else _TYPE_NAMES.get(kind, kind.__name__) for kind in allowed
+    )
     return ParamsError(f"{source}: '{key}' must be {names}, got {_describe(value)}")
 
 

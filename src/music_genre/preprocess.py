@@ -34,6 +34,10 @@ def preprocess_file(raw_path: str, output_path: str) -> None:
 
     raw = read_parquet(raw_path, columns=TEXT_COLUMNS)
     prepared = preprocess(raw)
-    log.info("%d rows in, %d duplicate rows dropped, %d rows out",
-             len(raw), len(raw) - len(prepared), len(prepared))
+    log.info(
+        "%d rows in, %d duplicate rows dropped, %d rows out",
+        len(raw),
+        len(raw) - len(prepared),
+        len(prepared),
+    )
     write_parquet(prepared, output_path)

@@ -36,8 +36,9 @@ def stratified_split(
     return rest.reset_index(drop=True), held_out.reset_index(drop=True)
 
 
-def segregate_file(table_path: str, train_path: str, test_path: str, test_size: float,
-                   seed: int) -> None:
+def segregate_file(
+    table_path: str, train_path: str, test_path: str, test_size: float, seed: int
+) -> None:
     from music_genre.fileio import read_parquet, write_parquet
 
     frame = read_parquet(table_path, columns=[TARGET])

@@ -35,8 +35,10 @@ def build_spec(frame: pd.DataFrame) -> dict[str, Any]:
     return {
         "duplicate_fraction": round(float(frame.duplicated().mean()), 6),
         "genres": {
-            str(genre): {"weight": round(len(group) / len(frame), 6),
-                         **build_profile(group, SPEC_QUANTILES, digits=6)}
+            str(genre): {
+                "weight": round(len(group) / len(frame), 6),
+                **build_profile(group, SPEC_QUANTILES, digits=6),
+            }
             for genre, group in groups
         },
     }

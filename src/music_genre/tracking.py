@@ -8,8 +8,6 @@ beside the metrics.
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 from dvclive import Live
 
@@ -17,20 +15,12 @@ from dvclive import Live
 class StageLive(Live):
     """A dvclive logger whose metrics live in `metrics_dir` and plots in `plots_dir`."""
 
-    def __init__(self, metrics_dir: str | os.PathLike[str],
-                 plots_dir: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, metrics_dir: str | os.PathLike[str], plots_dir: str | os.PathLike[str]
+    ) -> None:
         self._stage_plots_dir = str(plots_dir)
         super().__init__(dir=str(metrics_dir), dvcyaml=False, save_dvc_exp=False, report=None)
 
     @property
     def plots_dir(self) -> str:
         return self._stage_plots_dir
-
-
-def slug(name: str) -> str:
-    """A file-name-safe form of a genre name ('Underground Rap' -> 'underground_rap')."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-
-
-def plot_path(live: Live, kind: str, name: str) -> Path:
-    return Path(live.plots_dir) / kind / f"{name}.json"

@@ -14,19 +14,25 @@ from music_genre.params import Params
 log = logging.getLogger(__name__)
 
 
-def train(params: Params, train_path: str, model_path: str, metrics_dir: str,
-          plots_dir: str) -> dict[str, float]:
+def train(
+    params: Params, train_path: str, model_path: str, metrics_dir: str, plots_dir: str
+) -> dict[str, float]:
     """Fit on train minus a stratified validation part; log validation metrics; save the model."""
     from music_genre import evaluation, model, model_store
     from music_genre.split import stratified_split
     from music_genre.tracking import StageLive
 
     table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, TARGET])
-    fit_part, validation = stratified_split(table, params.train.val_size, params.seed,
-                                            what="validation")
+    fit_part, validation = stratified_split(
+        table, params.train.val_size, params.seed, what="validation"
+    )
     pipeline = model.build_pipeline(params.train, params.tfidf)
-    log.info("fitting %s on %d rows (%d held out for validation)",
-             params.train.model, len(fit_part), len(validation))
+    log.info(
+        "fitting %s on %d rows (%d held out for validation)",
+        params.train.model,
+        len(fit_part),
+        len(validation),
+    )
     model.fit(pipeline, fit_part[list(MODEL_INPUT_COLUMNS)], fit_part[TARGET], params.train.model)
     classes = [str(name) for name in pipeline.classes_]
     proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
@@ -43,11 +49,16 @@ def train(params: Params, train_path: str, model_path: str, metrics_dir: str,
         "classes": classes,
         "input_columns": list(MODEL_INPUT_COLUMNS),
         "params": _tracked_params(params),
-        "training_data": {"file": Path(train_path).name, "sha256": sha256_file(train_path),
-                          "fit_rows": len(fit_part), "validation_rows": len(validation)},
+        "training_data": {
+            "file": Path(train_path).name,
+            "sha256": sha256_file(train_path),
+            "fit_rows": len(fit_part),
+            "validation_rows": len(validation),
+        },
         "validation_metrics": scores,
         "versions": model_store.library_versions(),
     }
+    model.canonicalize_for_pickling(pipeline)
     model_store.save_model(pipeline, card, model_path)
     return scores
 
