@@ -14,7 +14,7 @@ def main() -> None:
     parser.add_argument("plots_dir", help="where dvclive writes test plots")
     args = parser.parse_args()
 
-    from music_genre.training import evaluate
+    from music_genre.evaluation import evaluate
 
     evaluate(args.model, args.test, args.metrics_dir, args.plots_dir)
 

@@ -14,13 +14,18 @@ def main() -> None:
     parser.add_argument("test", help="where to write the test split (parquet)")
     args = parser.parse_args()
 
-    from music_genre.checks import require_passed
     from music_genre.params import load_params
     from music_genre.split import segregate_file
 
     params = load_params()
-    require_passed(args.check_report)
-    segregate_file(args.table, args.train, args.test, params.segregate.test_size, params.seed)
+    segregate_file(
+        args.table,
+        args.check_report,
+        args.train,
+        args.test,
+        test_size=params.segregate.test_size,
+        seed=params.seed,
+    )
 
 
 if __name__ == "__main__":

@@ -194,13 +194,3 @@ def check_file(
         )
     log.info("%s: all %d data checks passed", table_path, counts["total"])
     return report
-
-
-def require_passed(report_path: str) -> None:
-    """Refuse to go on from a table whose check_data report is missing or failed."""
-    from music_genre.errors import DataValidationError
-    from music_genre.fileio import read_json
-
-    report = read_json(report_path)
-    if not isinstance(report, dict) or report.get("passed") is not True:
-        raise DataValidationError(f"{report_path}: the data checks did not pass; run check_data")

@@ -1,43 +1,49 @@
-"""What train (on validation) and evaluate (on test) log through dvclive."""
+"""evaluate: score the saved model on the test split; log metrics, curves and pictures."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from music_genre.features import TARGET
+from music_genre.fileio import read_parquet
 from music_genre.metrics import (
-    classification_metrics,
     per_class_scores,
     precision_recall_points,
+    predicted_labels,
     roc_points,
 )
-
-# .dvc/plots/per_genre_curves.json: one line per genre, revisions told apart by dash style.
-CURVES_TEMPLATE = "per_genre_curves"
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from dvclive import Live
 
+# .dvc/plots/per_genre_curves.json: one line per genre, revisions told apart by dash style.
+CURVES_TEMPLATE = "per_genre_curves"
 
-def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> list[str]:
-    return [classes[index] for index in proba.argmax(axis=1)]
+log = logging.getLogger(__name__)
 
 
-def log_scores(
-    live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
-) -> dict[str, float]:
-    """Log the summary metrics and the confusion matrix; return the metrics."""
-    scores = classification_metrics(y_true, proba, classes)
-    for name, value in scores.items():
-        live.log_metric(name, value, plot=False)
-    live.log_sklearn_plot(
-        "confusion_matrix",
-        y_true.to_numpy(),
-        predicted_labels(proba, classes),
-        name="confusion_matrix",
-    )
+def evaluate(model_path: str, test_path: str, metrics_dir: str, plots_dir: str) -> dict[str, float]:
+    from music_genre import model, model_store
+    from music_genre.tracking import StageLive, format_scores, log_scores
+
+    pipeline, card = model_store.load_model(model_path)
+    table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
+    classes = card["classes"]
+    proba = pipeline.predict_proba(table[card["input_columns"]])
+
+    live = StageLive(metrics_dir, plots_dir)
+    scores = log_scores(live, table[TARGET], proba, classes)
+    log_per_genre_curves(live, table[TARGET], proba, classes)
+    log_confusion_image(live, table[TARGET], proba, classes)
+    importances = model.feature_importances(pipeline)
+    if importances is not None:
+        log_feature_importances(live, importances)
+    live.end()
+    log.info("test: %s", format_scores(scores))
     return scores
 
 

@@ -10,13 +10,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> list[str]:
+    """The most probable class of each row (what the estimators' predict returns)."""
+    return [classes[index] for index in proba.argmax(axis=1)]
+
+
 def classification_metrics(
     y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
 ) -> dict[str, float]:
     """roc_auc is macro one-vs-one, as in the original boilerplate."""
     from sklearn import metrics
 
-    y_pred = [classes[index] for index in proba.argmax(axis=1)]
+    y_pred = predicted_labels(proba, classes)
     return {
         "roc_auc": float(
             metrics.roc_auc_score(

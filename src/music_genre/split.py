@@ -37,10 +37,22 @@ def stratified_split(
 
 
 def segregate_file(
-    table_path: str, train_path: str, test_path: str, test_size: float, seed: int
+    table_path: str,
+    check_report_path: str,
+    train_path: str,
+    test_path: str,
+    *,
+    test_size: float,
+    seed: int,
 ) -> None:
-    from music_genre.fileio import read_parquet, write_parquet
+    """Split the checked table; refuse if check_data's report does not say it passed."""
+    from music_genre.fileio import read_json, read_parquet, write_parquet
 
+    report = read_json(check_report_path)
+    if not isinstance(report, dict) or report.get("passed") is not True:
+        raise DataValidationError(
+            f"{check_report_path}: the data checks did not pass; fix the data and run check_data"
+        )
     frame = read_parquet(table_path, columns=[TARGET])
     train, test = stratified_split(frame, test_size, seed)
     write_parquet(train, train_path)

@@ -8,8 +8,16 @@ beside the metrics.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dvclive import Live
+
+from music_genre.metrics import classification_metrics, predicted_labels
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 class StageLive(Live):
@@ -24,3 +32,23 @@ class StageLive(Live):
     @property
     def plots_dir(self) -> str:
         return self._stage_plots_dir
+
+
+def log_scores(
+    live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
+) -> dict[str, float]:
+    """Log the summary metrics and the confusion matrix; return the metrics."""
+    scores = classification_metrics(y_true, proba, classes)
+    for name, value in scores.items():
+        live.log_metric(name, value, plot=False)
+    live.log_sklearn_plot(
+        "confusion_matrix",
+        y_true.to_numpy(),
+        predicted_labels(proba, classes),
+        name="confusion_matrix",
+    )
+    return scores
+
+
+def format_scores(scores: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:.4f}" for name, value in scores.items())

@@ -1,4 +1,4 @@
-"""train and evaluate, end to end: read the split, fit or score, write the model and logs."""
+"""train: fit the model on the train split, log validation metrics, save model and card."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def train(
     params: Params, train_path: str, model_path: str, metrics_dir: str, plots_dir: str
 ) -> dict[str, float]:
     """Fit on train minus a stratified validation part; log validation metrics; save the model."""
-    from music_genre import evaluation, model, model_store
+    from music_genre import model, model_store
     from music_genre.split import stratified_split
-    from music_genre.tracking import StageLive
+    from music_genre.tracking import StageLive, format_scores, log_scores
 
     table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, TARGET])
     fit_part, validation = stratified_split(
@@ -39,9 +39,9 @@ def train(
 
     live = StageLive(metrics_dir, plots_dir)
     live.log_params(_tracked_params(params))
-    scores = evaluation.log_scores(live, validation[TARGET], proba, classes)
+    scores = log_scores(live, validation[TARGET], proba, classes)
     live.end()
-    log.info("validation: %s", _format(scores))
+    log.info("validation: %s", format_scores(scores))
 
     card = {
         "model": params.train.model,
@@ -63,31 +63,5 @@ def train(
     return scores
 
 
-def evaluate(model_path: str, test_path: str, metrics_dir: str, plots_dir: str) -> dict[str, float]:
-    """Score the saved model on the test split and log metrics, curves and pictures."""
-    from music_genre import evaluation, model, model_store
-    from music_genre.tracking import StageLive
-
-    pipeline, card = model_store.load_model(model_path)
-    table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
-    classes = card["classes"]
-    proba = pipeline.predict_proba(table[card["input_columns"]])
-
-    live = StageLive(metrics_dir, plots_dir)
-    scores = evaluation.log_scores(live, table[TARGET], proba, classes)
-    evaluation.log_per_genre_curves(live, table[TARGET], proba, classes)
-    evaluation.log_confusion_image(live, table[TARGET], proba, classes)
-    importances = model.feature_importances(pipeline)
-    if importances is not None:
-        evaluation.log_feature_importances(live, importances)
-    live.end()
-    log.info("test: %s", _format(scores))
-    return scores
-
-
 def _tracked_params(params: Params) -> dict[str, Any]:
     return {"seed": params.seed, "train": asdict(params.train), "tfidf": asdict(params.tfidf)}
-
-
-def _format(scores: dict[str, float]) -> str:
-    return ", ".join(f"{name}={value:.4f}" for name, value in scores.items())

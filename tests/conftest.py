@@ -1,0 +1,126 @@
+"""Shared fixtures: the real data (through the mirror), synthetic tables, project copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from music_genre.get_data import MIRROR_ENV, find_in_mirrors
+from music_genre.preprocess import preprocess
+from music_genre.synthetic import generate
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_SHA256 = "cd6a292e67639ad0e0c14082e092e57a4bcbb5535305aa2bdf200aac23324000"
+# CI sets this so that a missing real dataset fails the run instead of skipping tests.
+REQUIRE_REAL_DATA_ENV = "MUSIC_GENRE_REQUIRE_REAL_DATA"
+
+
+def _mirror_dirs() -> list[Path]:
+    return [Path(part) for part in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if part]
+
+
+def real_data_path() -> Path | None:
+    return find_in_mirrors(REAL_SHA256, _mirror_dirs())
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    path = real_data_path()
+    if path is None:
+        message = f"the real dataset (sha256 {REAL_SHA256[:12]}...) is not in {MIRROR_ENV}"
+        if os.environ.get(REQUIRE_REAL_DATA_ENV) == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_table(real_data: Path) -> pd.DataFrame:
+    return pd.read_parquet(real_data)
+
+
+@pytest.fixture
+def synthetic_raw() -> pd.DataFrame:
+    return generate(3000, seed=7)
+
+
+@pytest.fixture
+def synthetic_prepared(synthetic_raw: pd.DataFrame) -> pd.DataFrame:
+    return preprocess(synthetic_raw)
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for dvc/git subprocesses: this interpreter's bin first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        DVC_NO_ANALYTICS="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env=tool_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy the git-tracked files of this project into a fresh git repository."""
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, files):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    run(["git", "init", "-q", "-b", "main"], destination)
+    run(["git", "add", "-A"], destination)
+    run(["git", "commit", "-q", "-m", "copy of the project"], destination)
+    return destination
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+def set_params(project_dir: Path, **updates: object) -> None:
+    """Set dotted keys in a project's params.yaml (for example data__source='...')."""
+    import yaml
+
+    path = project_dir / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in updates.items():
+        *parents, leaf = dotted.split("__")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

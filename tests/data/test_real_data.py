@@ -1,0 +1,42 @@
+"""Data tests on the real songs table (skipped without it, failing in CI)."""
+
+import json
+from pathlib import Path
+
+from music_genre.checks import check_table
+from music_genre.features import RAW_DTYPES
+from music_genre.genres import GENRES
+from music_genre.preprocess import preprocess
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = json.loads((ROOT / "data" / "reference_profile.json").read_text())
+
+
+def test_the_real_table_has_the_documented_shape(real_table):
+    assert real_table.shape == (42_896, 17)
+    assert {name: str(dtype) for name, dtype in real_table.dtypes.items()} == RAW_DTYPES
+    assert set(real_table["genre"]) == set(GENRES)
+
+
+def test_title_is_filled_exactly_for_the_electronic_genres(real_table):
+    has_title = real_table.groupby("genre")["title"].apply(lambda titles: titles.notna().all())
+    no_title = real_table.groupby("genre")["title"].apply(lambda titles: titles.isna().all())
+    electronic = {genre for genre in GENRES if genre.islower()}
+    assert set(has_title[has_title].index) == electronic
+    assert set(no_title[no_title].index) == set(GENRES) - electronic
+
+
+def test_preprocessed_real_table_passes_every_check(real_table):
+    report = check_table(preprocess(real_table), REFERENCE, 0.05)
+    assert report["passed"], report["failures"]
+
+
+def test_a_stratified_sample_does_not_look_drifted(real_table):
+    sample = preprocess(real_table).groupby("genre").sample(frac=0.1, random_state=0)
+    assert check_table(sample, REFERENCE, 0.05)["passed"]
+
+
+def test_reference_profile_is_statistics_of_the_accepted_table(real_table):
+    assert REFERENCE["rows"] == len(preprocess(real_table))
+    assert REFERENCE["n_quantiles"] == 1000
+    assert all(len(values) == 1000 for values in REFERENCE["numeric"].values())
