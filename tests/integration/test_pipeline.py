@@ -1,13 +1,12 @@
 """The real `dvc repro` in a temporary git copy of the project."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PROJECT_ROOT, run, set_params
 
+from conftest import run, set_params
 from music_genre.get_data import MIRROR_ENV
 
 pytestmark = pytest.mark.integration
@@ -88,12 +87,3 @@ def test_a_table_failing_the_schema_stops_at_check_data(project, tmp_path, synth
         (project / "data" / "split").glob("*.parquet")
     )
     assert not (project / "models" / "model.joblib").exists()
-
-
-@pytest.fixture(autouse=True)
-def _dvc_available():
-    if shutil.which("dvc") is None and not (Path(PROJECT_ROOT) / ".venv").exists():
-        import sys
-
-        if not (Path(sys.executable).parent / "dvc").exists():
-            pytest.skip("dvc is not installed next to this interpreter")
