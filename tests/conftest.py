@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from music_genre.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
 from music_genre.get_data import MIRROR_ENV, find_in_mirrors
 from music_genre.preprocess import preprocess
 from music_genre.synthetic import generate
@@ -124,3 +126,42 @@ def set_params(project_dir: Path, **updates: object) -> None:
             node = node[key]
         node[leaf] = value
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """A small forest trained by the real train() on a synthetic table; returns its path."""
+    from dataclasses import replace
+
+    from music_genre.params import load_params
+    from music_genre.training import train
+
+    workdir = tmp_path_factory.mktemp("small_model")
+    train_path = workdir / "train.parquet"
+    preprocess(generate(4000, seed=11)).to_parquet(train_path, index=False)
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    forest = {"n_estimators": 25, "max_depth": 10, "random_state": 0, "n_jobs": 2}
+    params = replace(params, train=replace(params.train, random_forest=forest))
+    model_path = workdir / "model.joblib"
+    train(
+        params, str(train_path), str(model_path), str(workdir / "metrics"), str(workdir / "plots")
+    )
+    return model_path
+
+
+@pytest.fixture
+def songs() -> pd.DataFrame:
+    """Raw songs as a client sends them: no text_feature, the dataset's missing values."""
+    return generate(300, seed=5).drop(columns=["genre"])
+
+
+def as_request_songs(frame):
+    """Rows as JSON-ready dicts (NaN -> null), only the columns the API accepts."""
+    records = frame[[*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS]].to_dict("records")
+    return [
+        {
+            key: (None if isinstance(value, float) and math.isnan(value) else value)
+            for key, value in record.items()
+        }
+        for record in records
+    ]

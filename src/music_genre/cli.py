@@ -25,6 +25,41 @@ def _synthetic_spec(args: argparse.Namespace) -> None:
     write_json(build_spec(read_parquet(args.table)), args.output)
 
 
+def _predict(args: argparse.Namespace) -> None:
+    import logging
+
+    from music_genre.predict import Predictor, predict_file
+
+    options = {"batch_rows": args.batch_rows} if args.batch_rows else {}
+    rows = predict_file(
+        Predictor.load(args.model),
+        args.input,
+        args.output,
+        with_probabilities=args.probabilities,
+        **options,
+    )
+    logging.getLogger("music_genre.cli").info("%d predictions written to %s", rows, args.output)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from music_genre.api import create_app
+    from music_genre.predict import Predictor
+
+    # Limits left unset keep create_app's defaults (one place for them).
+    limits = {
+        name: value
+        for name, value in (
+            ("max_batch_rows", args.max_batch_rows),
+            ("max_body_bytes", args.max_body_bytes),
+        )
+        if value is not None
+    }
+    app = create_app(Predictor.load(args.model), **limits)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="music-genre", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("table")
     spec.add_argument("output", nargs="?", default="src/music_genre/synthetic_spec.json")
     spec.set_defaults(handler=_synthetic_spec)
+
+    predict = commands.add_parser("predict", help="batch predictions for a table of songs")
+    predict.add_argument("--model", default="models/model.joblib")
+    predict.add_argument("--input", required=True, help="songs (.parquet, .csv or .jsonl)")
+    predict.add_argument("--output", required=True, help="predictions (.parquet or .csv)")
+    predict.add_argument(
+        "--probabilities", action="store_true", help="add one probability column per genre"
+    )
+    predict.add_argument("--batch-rows", type=int, help="rows per batch (default 50,000)")
+    predict.set_defaults(handler=_predict)
+
+    serve = commands.add_parser("serve", help="serve the REST API with uvicorn")
+    serve.add_argument("--model", default="models/model.joblib")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
+    serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -51,6 +51,11 @@ OPTIONAL_COLUMNS: Final = ("loudness", *TEXT_COLUMNS)
 # Columns whose value frequencies are profiled (small, closed sets of values).
 CATEGORY_COLUMNS: Final = (*CATEGORICAL_FEATURES, "mode", TARGET)
 
+# What a caller of the model must send for each song; OPTIONAL_COLUMNS may be null or absent.
+REQUIRED_INPUT_COLUMNS: Final = tuple(
+    name for name in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES) if name not in OPTIONAL_COLUMNS
+)
+
 # Numeric columns whose distribution is profiled and checked for drift.
 PROFILED_COLUMNS: Final = tuple(
     name for name, dtype in RAW_DTYPES.items() if dtype in ("float64", "int64")

@@ -1,0 +1,110 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from music_genre.cli import main
+from music_genre.predict import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+
+
+def write(frame: pd.DataFrame, path):
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+
+
+@pytest.mark.parametrize("input_suffix", [".parquet", ".csv", ".jsonl"])
+@pytest.mark.parametrize("output_suffix", [".parquet", ".csv"])
+def test_predictions_equal_the_model_in_input_order(
+    tmp_path, small_model, songs, input_suffix, output_suffix
+):
+    source = tmp_path / f"songs{input_suffix}"
+    write(songs, source)
+    target = tmp_path / f"predictions{output_suffix}"
+    argv = [
+        "predict",
+        "--model",
+        str(small_model),
+        "--input",
+        str(source),
+        "--output",
+        str(target),
+        "--probabilities",
+        "--batch-rows",
+        "64",
+    ]
+    assert main(argv) == 0
+    result = pd.read_parquet(target) if output_suffix == ".parquet" else pd.read_csv(target)
+    predictor = Predictor.load(small_model)
+    proba = predictor.predict_proba(songs)
+    assert result[PREDICTION_COLUMN].tolist() == [
+        predictor.classes[int(i)] for i in proba.argmax(axis=1)
+    ]
+    probabilities = result[[f"{PROBABILITY_PREFIX}{g}" for g in predictor.classes]].to_numpy()
+    assert probabilities == pytest.approx(proba, abs=1e-12)
+
+
+def test_missing_column_is_one_line_and_leaves_no_output(tmp_path, small_model, songs, capsys):
+    source = tmp_path / "songs.parquet"
+    write(songs.drop(columns=["tempo"]), source)
+    target = tmp_path / "predictions.parquet"
+    code = main(
+        ["predict", "--model", str(small_model), "--input", str(source), "--output", str(target)]
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"music-genre predict: error: {source}: missing required column(s) tempo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["songs.parquet"]
+
+
+def test_unreadable_input(tmp_path, small_model, capsys):
+    source = tmp_path / "songs.parquet"
+    source.write_bytes(b"PAR1 this is not parquet")
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(small_model),
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "p.csv"),
+        ]
+    )
+    assert code == 1
+    assert "not a readable parquet table" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_strings_in_a_numeric_column(tmp_path, small_model, songs, capsys):
+    source = tmp_path / "songs.csv"
+    write(songs.assign(tempo="fast"), source)
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(small_model),
+                "--input",
+                str(source),
+                "--output",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 1
+    )
+    assert "column 'tempo' must hold numbers" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(small_model):
+    result = subprocess.run(
+        [sys.executable, "-m", "music_genre.cli", "predict", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--probabilities" in result.stdout
