@@ -165,3 +165,35 @@ def as_request_songs(frame):
         }
         for record in records
     ]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def http_url(tmp_path):
+    """Serve tmp_path/www over http on 127.0.0.1; returns name -> URL."""
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield lambda name: f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    server.shutdown()
+    server.server_close()

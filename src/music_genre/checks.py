@@ -102,6 +102,7 @@ def drift_tests(
         if column in frame.columns
         and column in profile["numeric"]
         and pd.api.types.is_numeric_dtype(frame[column])
+        and frame[column].notna().any()
     ]
     alpha = sidak_alpha(family_alpha, max(len(columns), 1))
     results = []
@@ -135,6 +136,11 @@ def check_table(
 
     schema = preprocessed_schema()
     failures = schema_failures(frame, schema)
+    if frame.empty:
+        failures.insert(
+            0,
+            {"column": _ALL_COLUMNS, "check": "at least one row", "failed_rows": 0, "examples": []},
+        )
     drift = drift_tests(frame, profile, family_alpha)
     for result in drift["columns"]:
         if not result["passed"]:
@@ -148,7 +154,7 @@ def check_table(
                     "examples": [f"D={result['statistic']:.3f}"],
                 }
             )
-    total = count_schema_checks(schema) + len(drift["columns"])
+    total = count_schema_checks(schema) + len(drift["columns"]) + 1  # + the row-count check
     return {
         "passed": not failures,
         "rows": len(frame),

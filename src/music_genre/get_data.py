@@ -99,10 +99,8 @@ def _download(url: str, destination: Path) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "music-genre-get-data"})
     try:
         # Only http(s) reaches this point: fetch() dispatches on the scheme.
-        with (
-            urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response,
-            destination.open("wb") as stream,
-        ):  # nosec B310
+        opened = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S)  # nosec B310
+        with opened as response, destination.open("wb") as stream:
             while chunk := response.read(_CHUNK):
                 stream.write(chunk)
     except urllib.error.HTTPError as error:

@@ -1,0 +1,118 @@
+"""Recovery: a failed run is undone by `dvc checkout`; a killed run completes when re-run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project, run, set_params, tool_env
+from music_genre.fileio import sha256_file
+from music_genre.synthetic import generate
+
+pytestmark = pytest.mark.integration
+
+TRACKED = (
+    "data/raw/songs.parquet",
+    "models/model.joblib",
+    "models/model.json",
+    "metrics/evaluate/metrics.json",
+    "metrics/train/metrics.json",
+)
+
+
+def synthetic_project(root: Path, rows: int = 6000, trees: int = 100) -> Path:
+    project = copy_project(root)
+    set_params(
+        project,
+        data__source="synthetic",
+        data__sha256=None,
+        data__synthetic_rows=rows,
+        train__random_forest__n_estimators=trees,
+    )
+    return project
+
+
+def hashes(project: Path) -> dict[str, str]:
+    return {name: sha256_file(project / name) for name in TRACKED}
+
+
+def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path):
+    project = synthetic_project(tmp_path / "project")
+    run(["dvc", "repro"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "good run"], project)
+    good = hashes(project)
+
+    bad = generate(2000, seed=1)
+    bad.loc[:5, "tempo"] = 900.0
+    bad.to_parquet(tmp_path / "bad.parquet", index=False)
+    set_params(project, data__source=str(tmp_path / "bad.parquet"))
+    failed = run(["dvc", "repro"], project, check=False)
+    assert failed.returncode != 0 and "check_data: error:" in failed.stderr
+    assert sha256_file(project / "data/raw/songs.parquet") != good["data/raw/songs.parquet"]
+
+    run(["git", "checkout", "--", "params.yaml", "metrics", "dvc.lock"], project)
+    run(["dvc", "checkout"], project)
+    assert hashes(project) == good
+    assert "Running stage" not in run(["dvc", "repro"], project).stdout
+
+
+def test_sigkill_during_train_then_repro_gives_the_uninterrupted_metrics(tmp_path):
+    reference = synthetic_project(tmp_path / "reference", rows=20_000, trees=300)
+    run(["dvc", "repro"], reference)
+    expected = (reference / "metrics/evaluate/metrics.json").read_text()
+
+    project = synthetic_project(tmp_path / "project", rows=20_000, trees=300)
+    process = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=project,
+        env=tool_env(PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "fitting random_forest" in line:  # train has started fitting
+            time.sleep(1.0)
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert not (project / "models/model.joblib").exists()
+    assert (
+        not (project / "metrics/evaluate/metrics.json").exists()
+        or (project / "metrics/evaluate/metrics.json").read_text() != expected
+    )
+
+    finished = run(["dvc", "repro"], project)
+    assert "Running stage 'train'" in finished.stdout
+    assert (project / "metrics/evaluate/metrics.json").read_text() == expected
+    assert sha256_file(project / "models/model.joblib") == sha256_file(
+        reference / "models/model.joblib"
+    )
+
+
+def test_unreachable_remote_fails_clearly_and_touches_no_local_data(tmp_path, closed_port):
+    project = synthetic_project(tmp_path / "project", rows=2000, trees=20)
+    run(["dvc", "repro"], project)
+    before = hashes(project)
+    run(["dvc", "remote", "add", "broken", f"http://127.0.0.1:{closed_port}/store"], project)
+    pushed = run(["dvc", "push", "-r", "broken"], project, check=False)
+    assert pushed.returncode != 0
+    assert "Cannot connect to host 127.0.0.1" in pushed.stderr
+    assert "failed to push data to the cloud" in pushed.stderr
+    # DVC's pull reports an unreachable remote as missing files (a warning, exit 0); what
+    # matters here is that the workspace is left exactly as it was.
+    shutil.rmtree(project / ".dvc" / "cache")
+    pulled = run(["dvc", "pull", "-r", "broken"], project, check=False)
+    assert "Missing cache files" in pulled.stderr
+    assert "Traceback" not in pushed.stderr + pulled.stderr
+    assert hashes(project) == before
