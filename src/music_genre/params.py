@@ -55,6 +55,13 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class EdaParams:
+    # Songs drawn (seeded) in the 2-D projection plot; statistics use every row.
+    sample_rows: int = field(metadata={"range": (1, None)})
+    seed: int
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     data: DataParams
@@ -62,6 +69,7 @@ class Params:
     segregate: SegregateParams
     train: TrainParams
     tfidf: TfidfParams
+    eda: EdaParams
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

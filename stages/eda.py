@@ -1,0 +1,24 @@
+"""Stage eda: plots and a self-contained HTML report of the data (params: eda)."""
+
+import argparse
+import sys
+
+from music_genre.runner import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("prepared", help="the preprocessed table (parquet)")
+    parser.add_argument("raw", help="the raw table, for its missing values (parquet)")
+    parser.add_argument("output_dir", help="where to write images/, data/ and report.html")
+    args = parser.parse_args()
+
+    from music_genre.eda import run_eda
+    from music_genre.params import load_params
+
+    params = load_params()
+    run_eda(args.prepared, args.raw, args.output_dir, params.eda.sample_rows, params.eda.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage("eda", main))
