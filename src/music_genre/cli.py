@@ -41,11 +41,30 @@ def _predict(args: argparse.Namespace) -> None:
     logging.getLogger("music_genre.cli").info("%d predictions written to %s", rows, args.output)
 
 
+def _fetch_model(args: argparse.Namespace) -> None:
+    import logging
+
+    from music_genre.model_store import fetch_model
+
+    path = fetch_model(args.rev, args.output_dir or f"models/{args.rev}", repo=args.repo)
+    logging.getLogger("music_genre.cli").info(
+        "model at %s verified and written to %s", args.rev, path
+    )
+
+
 def _serve(args: argparse.Namespace) -> None:
+    import tempfile
+
     import uvicorn
 
     from music_genre.api import create_app
+    from music_genre.model_store import fetch_model
     from music_genre.predict import Predictor
+
+    if args.rev:
+        args.model = fetch_model(
+            args.rev, tempfile.mkdtemp(prefix="music-genre-model-"), repo=args.repo
+        )
 
     # Limits left unset keep create_app's defaults (one place for them).
     limits = {
@@ -92,11 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the REST API with uvicorn")
     serve.add_argument("--model", default="models/model.joblib")
+    serve.add_argument(
+        "--rev",
+        help="serve the model of this git revision or registry tag "
+        "(e.g. music-genre-classifier@v1.0.0) instead of --model",
+    )
+    serve.add_argument("--repo", help="with --rev: git URL or path of the project (default: .)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
     serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
     serve.set_defaults(handler=_serve)
+
+    fetch = commands.add_parser(
+        "fetch-model", help="fetch and verify the model of a git revision or registry tag"
+    )
+    fetch.add_argument(
+        "--rev", required=True, help="git revision or tag, e.g. music-genre-classifier@v1.0.0"
+    )
+    fetch.add_argument("--repo", help="git URL or path of the project (default: .)")
+    fetch.add_argument(
+        "--output-dir", help="where to write model.joblib and model.json (default: models/<rev>)"
+    )
+    fetch.set_defaults(handler=_fetch_model)
     return parser
 
 

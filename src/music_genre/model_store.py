@@ -16,6 +16,8 @@ from music_genre.errors import DataFileError, ModelIntegrityError
 from music_genre.fileio import atomic_path, read_json, sha256_file, write_json
 
 CARD_SUFFIX = ".json"
+# Where the pipeline writes the model (dvc.yaml's train stage) and what the registry versions.
+MODEL_PATH = "models/model.joblib"
 _VERSIONED_PACKAGES = ("music-genre", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
 
 
@@ -52,10 +54,8 @@ def load_card(model_path: str | os.PathLike[str]) -> dict[str, Any]:
     return card
 
 
-def load_model(model_path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """Verify the model file against its card's sha256, then unpickle it."""
-    import joblib
-
+def verify_model(model_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check the model file against its card's sha256; return the card."""
     path = Path(model_path)
     card = load_card(path)
     if not path.is_file():
@@ -66,5 +66,44 @@ def load_model(model_path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]
             f"{path}: sha256 {actual} does not match {card_path_for(path)} "
             f"(model_sha256={card['model_sha256']}); refusing to unpickle it"
         )
+    return card
+
+
+def load_model(model_path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """Verify the model file against its card's sha256, then unpickle it."""
+    import joblib
+
+    path = Path(model_path)
+    card = verify_model(path)
     # The bytes are the ones this pipeline wrote and hashed, so unpickling them is safe.
     return joblib.load(path), card  # nosec B301
+
+
+def fetch_model(rev: str, output_dir: str | os.PathLike[str], repo: str | None = None) -> Path:
+    """Copy the model and its card at git revision/tag `rev` (from DVC storage) and verify them.
+
+    `repo` is a git URL or path (default: this repository). Returns the local model path.
+    """
+    import shutil
+
+    import dvc.api
+    from dvc.exceptions import DvcException
+    from scmrepo.exceptions import SCMError
+
+    target = Path(output_dir) / Path(MODEL_PATH).name
+    for remote_path, local_path in (
+        (MODEL_PATH, target),
+        (str(card_path_for(MODEL_PATH)), card_path_for(target)),
+    ):
+        try:
+            with (
+                dvc.api.open(remote_path, repo=repo, rev=rev, mode="rb") as source,
+                atomic_path(local_path) as tmp,
+                tmp.open("wb") as sink,
+            ):
+                shutil.copyfileobj(source, sink)
+        except (DvcException, SCMError) as error:
+            where = f"{repo or '.'}@{rev}"
+            raise DataFileError(f"{where}: cannot fetch {remote_path} ({error})") from None
+    verify_model(target)
+    return target
