@@ -1,4 +1,4 @@
-"""Stage evaluate: score the model on the test split, log metrics and plots (no params)."""
+"""Stage evaluate: score the model on the test split, log metrics and plots (params: seed)."""
 
 import argparse
 import sys
@@ -15,8 +15,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from music_genre.evaluation import evaluate
+    from music_genre.params import load_params
 
-    evaluate(args.model, args.test, args.metrics_dir, args.plots_dir)
+    evaluate(args.model, args.test, args.metrics_dir, args.plots_dir, load_params().seed)
 
 
 if __name__ == "__main__":

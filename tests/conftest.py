@@ -197,3 +197,31 @@ def http_url(tmp_path):
     yield lambda name: f"http://127.0.0.1:{server.server_address[1]}/{name}"
     server.shutdown()
     server.server_close()
+
+
+def clone_project(source: Path, destination: Path) -> Path:
+    """A git clone of `source` that shares its DVC cache contents and has its outputs."""
+    run(["git", "clone", "-q", str(source), str(destination)], destination.parent)
+    shutil.copytree(source / ".dvc" / "cache", destination / ".dvc" / "cache")
+    run(["dvc", "checkout"], destination)
+    return destination
+
+
+@pytest.fixture(scope="session")
+def synthetic_project(tmp_path_factory) -> Path:
+    """A project copy whose pipeline ran on a small synthetic table, results committed.
+
+    Tests clone it with clone_project() instead of re-running the pipeline.
+    """
+    project = copy_project(tmp_path_factory.mktemp("synthetic") / "project")
+    set_params(
+        project,
+        data__source="synthetic",
+        data__sha256=None,
+        data__synthetic_rows=3000,
+        train__random_forest__n_estimators=30,
+    )
+    run(["dvc", "repro"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "pipeline results on a synthetic table"], project)
+    return project

@@ -26,7 +26,9 @@ CURVES_TEMPLATE = "per_genre_curves"
 log = logging.getLogger(__name__)
 
 
-def evaluate(model_path: str, test_path: str, metrics_dir: str, plots_dir: str) -> dict[str, float]:
+def evaluate(
+    model_path: str, test_path: str, metrics_dir: str, plots_dir: str, seed: int
+) -> dict[str, float]:
     from music_genre import model, model_store
     from music_genre.tracking import StageLive, format_scores, log_scores
 
@@ -40,8 +42,13 @@ def evaluate(model_path: str, test_path: str, metrics_dir: str, plots_dir: str) 
     log_per_genre_curves(live, table[TARGET], proba, classes)
     log_confusion_image(live, table[TARGET], proba, classes)
     importances = model.feature_importances(pipeline)
-    if importances is not None:
-        log_feature_importances(live, importances)
+    measure = "mean decrease in impurity (sums to 1)"
+    if importances is None:
+        importances = model.permutation_importances(
+            pipeline, table[card["input_columns"]], table[TARGET], seed
+        )
+        measure = "mean drop in accuracy when the column is shuffled (test split)"
+    log_feature_importances(live, importances, measure)
     live.end()
     log.info("test: %s", format_scores(scores))
     return scores
@@ -77,14 +84,16 @@ def log_per_genre_curves(
     )
 
 
-def log_feature_importances(live: Live, importances: Sequence[tuple[str, float]]) -> None:
+def log_feature_importances(
+    live: Live, importances: Sequence[tuple[str, float]], measure: str
+) -> None:
     from music_genre.figures import feature_importance_figure
 
     rows = [{"feature": name, "importance": value} for name, value in importances]
     live.log_plot(
         "feature_importance", rows, x="importance", y="feature", template="bar_horizontal_sorted"
     )
-    live.log_image("feature_importance.png", feature_importance_figure(importances))
+    live.log_image("feature_importance.png", feature_importance_figure(importances, measure))
 
 
 def log_confusion_image(

@@ -38,12 +38,12 @@ def confusion_matrix_figure(
     return figure
 
 
-def feature_importance_figure(importances: Sequence[tuple[str, float]]) -> Figure:
+def feature_importance_figure(importances: Sequence[tuple[str, float]], measure: str) -> Figure:
     figure = _new_figure(9, 0.4 * len(importances) + 1.5)
     axes = figure.subplots()
     names = [name for name, _ in importances][::-1]
     values = [value for _, value in importances][::-1]
     axes.barh(names, values, color="tab:blue")
-    axes.set_xlabel("mean decrease in impurity (sums to 1)")
+    axes.set_xlabel(measure)
     axes.set_title("Feature importances")
     return figure

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_genre.errors import DataValidationError, ParamsError
@@ -31,7 +33,21 @@ class EstimatorSpec:
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
     "random_forest": EstimatorSpec("sklearn.ensemble", "RandomForestClassifier"),
+    "hist_gradient_boosting": EstimatorSpec(
+        "sklearn.ensemble", "HistGradientBoostingClassifier", needs_dense=True
+    ),
 }
+# Queued experiments run in temporary workspaces under this directory.
+QUEUED_WORKSPACE_MARKER = str(Path(".dvc", "tmp", "exps"))
+
+
+def resolve_threads(n_threads: int) -> int:
+    """train.n_threads, with 0 meaning every core (one inside a queued experiment)."""
+    if n_threads > 0:
+        return n_threads
+    if QUEUED_WORKSPACE_MARKER in str(Path.cwd()):
+        return 1
+    return len(os.sched_getaffinity(0))
 
 
 def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
@@ -51,6 +67,8 @@ def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
             f"params.yaml: 'train.{train.model}.{unknown[0]}' is not a {spec.class_name} "
             f"parameter (expected one of: {', '.join(sorted(accepted))})"
         )
+    if "n_jobs" in accepted and "n_jobs" not in kwargs:
+        kwargs = {**kwargs, "n_jobs": resolve_threads(train.n_threads)}
     return estimator_class(**kwargs), spec
 
 
@@ -86,11 +104,22 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
     return Pipeline([("preprocessor", preprocessor), ("classifier", estimator)])
 
 
-def fit(pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, model_name: str) -> Pipeline:
+def fit(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    model_name: str,
+    n_threads: int = 0,
+) -> Pipeline:
     from sklearn.utils._param_validation import InvalidParameterError
+    from threadpoolctl import threadpool_limits
 
+    threads = resolve_threads(n_threads)
+    log.info("fitting with %d thread(s)", threads)
     try:
-        pipeline.fit(features, target)
+        # Caps OpenMP (HistGradientBoosting) and BLAS threads; the forest uses n_jobs.
+        with threadpool_limits(limits=threads):
+            pipeline.fit(features, target)
     except InvalidParameterError as error:
         raise ParamsError(f"params.yaml: train.{model_name}: {error}") from None
     except ValueError as error:
@@ -122,6 +151,35 @@ def canonicalize_for_pickling(pipeline: Pipeline) -> None:
     for attribute in ("stop_words_", "_stop_words_id"):
         if hasattr(vectorizer, attribute):
             delattr(vectorizer, attribute)
+
+
+PERMUTATION_REPEATS = 3
+PERMUTATION_ROWS = 3000
+
+
+def permutation_importances(
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, seed: int
+) -> list[tuple[str, float]]:
+    """Mean drop in accuracy when each input column is shuffled (seeded, on a sample of rows).
+
+    For estimators without impurity importances (HistGradientBoosting); text_feature is one
+    column here, so the TF-IDF block is judged as a whole.
+    """
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(
+        pipeline,
+        features,
+        target,
+        n_repeats=PERMUTATION_REPEATS,
+        random_state=seed,
+        max_samples=min(PERMUTATION_ROWS, len(features)),
+        n_jobs=1,
+    )
+    pairs = zip(features.columns, result.importances_mean, strict=True)
+    return sorted(
+        ((str(name), float(value)) for name, value in pairs), key=lambda item: (-item[1], item[0])
+    )
 
 
 def feature_importances(pipeline: Pipeline) -> list[tuple[str, float]] | None:

@@ -49,9 +49,13 @@ class TfidfParams:
 class TrainParams:
     val_size: float = field(metadata=_fraction())
     model: str
+    # Threads for fitting: 0 = every core, except 1 inside a queued experiment (so that
+    # `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).
+    n_threads: int = field(default=0, metadata={"range": (0, None)})
     # Keyword arguments of each estimator, checked against the estimator's own parameters
     # when the model is built (music_genre.model).
     random_forest: dict[str, Any] = field(default_factory=dict)
+    hist_gradient_boosting: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,13 @@ def train(
         len(fit_part),
         len(validation),
     )
-    model.fit(pipeline, fit_part[list(MODEL_INPUT_COLUMNS)], fit_part[TARGET], params.train.model)
+    model.fit(
+        pipeline,
+        fit_part[list(MODEL_INPUT_COLUMNS)],
+        fit_part[TARGET],
+        params.train.model,
+        params.train.n_threads,
+    )
     classes = [str(name) for name in pipeline.classes_]
     proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, run, set_params
+from conftest import clone_project, run
 from music_genre.fileio import sha256_file
 from music_genre.predict import Predictor
 
@@ -53,23 +53,6 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> 
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {seconds} s")
 
 
-@pytest.fixture(scope="module")
-def built_project(tmp_path_factory) -> Path:
-    """A project copy that ran its pipeline on a small synthetic table and committed it."""
-    project = copy_project(tmp_path_factory.mktemp("source") / "project")
-    set_params(
-        project,
-        data__source="synthetic",
-        data__sha256=None,
-        data__synthetic_rows=3000,
-        train__random_forest__n_estimators=30,
-    )
-    run(["dvc", "repro"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "pipeline results"], project)
-    return project
-
-
 def round_trip(project: Path, clone_dir: Path, env: dict[str, str]) -> Path:
     """Push from `project`, clone it, pull in the clone; assert nothing differs or re-runs."""
     run(["dvc", "push"], project, **env)
@@ -100,10 +83,7 @@ def with_remote(
     project: Path, workdir: Path, name: str, url: str, *options: tuple[str, str]
 ) -> Path:
     """A clone of `project` whose committed config has `name` as its default remote."""
-    branch_dir = workdir / f"with-{name}"
-    run(["git", "clone", "-q", str(project), str(branch_dir)], workdir)
-    shutil.copytree(project / ".dvc" / "cache", branch_dir / ".dvc" / "cache")
-    run(["dvc", "checkout"], branch_dir)
+    branch_dir = clone_project(project, workdir / f"with-{name}")
     run(["dvc", "remote", "add", "-d", "-f", name, url], branch_dir)
     for key, value in options:
         run(["dvc", "remote", "modify", name, key, value], branch_dir)
@@ -111,13 +91,13 @@ def with_remote(
     return branch_dir
 
 
-def test_local_directory_remote(built_project, tmp_path):
-    source = with_remote(built_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
+def test_local_directory_remote(synthetic_project, tmp_path):
+    source = with_remote(synthetic_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
     round_trip(source, tmp_path / "clone", {})
 
 
-def test_repro_pull_shortcut(built_project, tmp_path):
-    source = with_remote(built_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
+def test_repro_pull_shortcut(synthetic_project, tmp_path):
+    source = with_remote(synthetic_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
     run(["dvc", "push"], source)
     run(["git", "clone", "-q", str(source), str(tmp_path / "clone")], tmp_path)
     result = run(["dvc", "repro", "--pull"], tmp_path / "clone")
@@ -143,7 +123,7 @@ def moto_endpoint():
         server.wait(timeout=30)
 
 
-def test_s3_remote_against_moto(built_project, tmp_path, moto_endpoint):
+def test_s3_remote_against_moto(synthetic_project, tmp_path, moto_endpoint):
     import boto3
 
     # Dummy credentials, from the environment only: never in any config file.
@@ -160,7 +140,7 @@ def test_s3_remote_against_moto(built_project, tmp_path, moto_endpoint):
         region_name="us-east-1",
     ).create_bucket(Bucket="music-genre")
     source = with_remote(
-        built_project, tmp_path, "s3", "s3://music-genre/dvc", ("endpointurl", moto_endpoint)
+        synthetic_project, tmp_path, "s3", "s3://music-genre/dvc", ("endpointurl", moto_endpoint)
     )
     config = (source / ".dvc" / "config").read_text()
     assert "testing" not in config
@@ -221,7 +201,7 @@ def ssh_server(tmp_path):
         server.wait(timeout=30)
 
 
-def test_ssh_remote_against_openssh(built_project, tmp_path, ssh_server):
+def test_ssh_remote_against_openssh(synthetic_project, tmp_path, ssh_server):
     import getpass
 
     port, home = ssh_server
@@ -229,14 +209,14 @@ def test_ssh_remote_against_openssh(built_project, tmp_path, ssh_server):
     storage.mkdir()
     # The key and known_hosts live in the user's ~/.ssh: nothing secret in the DVC config.
     source = with_remote(
-        built_project, tmp_path, "ssh", f"ssh://{getpass.getuser()}@127.0.0.1:{port}{storage}"
+        synthetic_project, tmp_path, "ssh", f"ssh://{getpass.getuser()}@127.0.0.1:{port}{storage}"
     )
     round_trip(source, tmp_path / "clone", {"HOME": str(home)})
     assert any(storage.rglob("*"))
 
 
-def test_artifacts_get_and_fetch_model_of_a_tagged_version(built_project, tmp_path):
-    source = with_remote(built_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
+def test_artifacts_get_and_fetch_model_of_a_tagged_version(synthetic_project, tmp_path):
+    source = with_remote(synthetic_project, tmp_path, "storage", str(tmp_path / "dvc-remote"))
     run(["dvc", "push"], source)
     run(["git", "tag", "-a", "music-genre-classifier@v1.0.0", "-m", "Registering v1.0.0"], source)
     fetched = tmp_path / "fetched"
