@@ -141,7 +141,9 @@ def small_model(tmp_path_factory) -> Path:
     preprocess(generate(4000, seed=11)).to_parquet(train_path, index=False)
     params = load_params(PROJECT_ROOT / "params.yaml")
     forest = {"n_estimators": 25, "max_depth": 10, "random_state": 0, "n_jobs": 2}
-    params = replace(params, train=replace(params.train, random_forest=forest))
+    params = replace(
+        params, train=replace(params.train, model="random_forest", random_forest=forest)
+    )
     model_path = workdir / "model.joblib"
     train(
         params, str(train_path), str(model_path), str(workdir / "metrics"), str(workdir / "plots")
@@ -219,6 +221,7 @@ def synthetic_project(tmp_path_factory) -> Path:
         data__source="synthetic",
         data__sha256=None,
         data__synthetic_rows=3000,
+        train__model="random_forest",
         train__random_forest__n_estimators=30,
     )
     run(["dvc", "repro"], project)

@@ -79,6 +79,15 @@ def _serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
+def _plots(args: argparse.Namespace) -> None:
+    from music_genre.errors import PipelineError
+    from music_genre.offline_plots import run_dvc_plots
+
+    code = run_dvc_plots(args.plots_command, args.dvc_arguments)
+    if code != 0:
+        raise PipelineError(f"dvc plots {args.plots_command} exited with status {code}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="music-genre", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir", help="where to write model.joblib and model.json (default: models/<rev>)"
     )
     fetch.set_defaults(handler=_fetch_model)
+
+    plots = commands.add_parser(
+        "plots", help="dvc plots show/diff with Vega inlined, so the HTML renders offline"
+    )
+    plots.add_argument("plots_command", choices=("show", "diff"))
+    plots.add_argument(
+        "dvc_arguments",
+        nargs=argparse.REMAINDER,
+        help="passed to dvc plots (revisions, targets, -o DIR, ...)",
+    )
+    plots.set_defaults(handler=_plots)
     return parser
 
 

@@ -33,6 +33,7 @@ def synthetic_project(root: Path, rows: int = 6000, trees: int = 100) -> Path:
         data__source="synthetic",
         data__sha256=None,
         data__synthetic_rows=rows,
+        train__model="random_forest",
         train__random_forest__n_estimators=trees,
     )
     return project

@@ -16,7 +16,7 @@ SMALL_FOREST = {"n_estimators": 20, "max_depth": 8, "random_state": 0, "n_jobs":
 
 
 def small_train_params(**forest):
-    return replace(PARAMS.train, random_forest={**SMALL_FOREST, **forest})
+    return replace(PARAMS.train, model="random_forest", random_forest={**SMALL_FOREST, **forest})
 
 
 def fitted(frame, **forest):
