@@ -50,26 +50,40 @@ def resolve_threads(n_threads: int) -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _estimator_class(spec: EstimatorSpec) -> type:
+    return getattr(importlib.import_module(spec.module), spec.class_name)
+
+
+def _check_arguments(train: TrainParams, name: str) -> dict[str, Any]:
+    """The estimator's parameter names; raises for a key it does not accept."""
+    spec = ESTIMATORS[name]
+    accepted = _estimator_class(spec)().get_params()
+    unknown = sorted(set(getattr(train, name)) - set(accepted))
+    if unknown:
+        raise ParamsError(
+            f"params.yaml: 'train.{name}.{unknown[0]}' is not a {spec.class_name} "
+            f"parameter (expected one of: {', '.join(sorted(accepted))})"
+        )
+    return accepted
+
+
 def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
-    """Instantiate the estimator named by train.model with its keyword arguments from params."""
+    """Instantiate the estimator named by train.model with its keyword arguments from params.
+
+    Every estimator's section is checked, not only the selected one, so a typo does not wait
+    for the day that model is chosen.
+    """
     if train.model not in ESTIMATORS:
         raise ParamsError(
             f"params.yaml: 'train.model' is '{train.model}', expected one of: "
             f"{', '.join(ESTIMATORS)}"
         )
+    accepted = {name: _check_arguments(train, name) for name in ESTIMATORS}[train.model]
     spec = ESTIMATORS[train.model]
-    estimator_class = getattr(importlib.import_module(spec.module), spec.class_name)
     kwargs = getattr(train, train.model)
-    accepted = estimator_class().get_params()
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ParamsError(
-            f"params.yaml: 'train.{train.model}.{unknown[0]}' is not a {spec.class_name} "
-            f"parameter (expected one of: {', '.join(sorted(accepted))})"
-        )
     if "n_jobs" in accepted and "n_jobs" not in kwargs:
         kwargs = {**kwargs, "n_jobs": resolve_threads(train.n_threads)}
-    return estimator_class(**kwargs), spec
+    return _estimator_class(spec)(**kwargs), spec
 
 
 def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:

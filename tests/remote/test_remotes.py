@@ -253,3 +253,19 @@ def test_artifacts_get_and_fetch_model_of_a_tagged_version(synthetic_project, tm
     )
     assert sha256_file(out / "model.joblib") == sha256_file(source / "models/model.joblib")
     assert Predictor.load(out / "model.joblib").classes
+
+
+def test_interrupted_push_completes_when_re_run(synthetic_project, tmp_path):
+    remote = tmp_path / "dvc-remote"
+    source = with_remote(synthetic_project, tmp_path, "storage", str(remote))
+    run(["dvc", "push"], source)
+    # What an interrupted push leaves: DVC uploads a directory's listing (.dir) only after its
+    # files, so a cut-off push has no listing and only some of the files.
+    for listing in remote.rglob("*.dir"):
+        listing.unlink()
+    for index, path in enumerate(sorted(p for p in remote.rglob("*") if p.is_file())):
+        if index % 2:
+            path.unlink()
+    again = run(["dvc", "push"], source)
+    assert "files pushed" in again.stdout
+    round_trip(source, tmp_path / "clone", {})
