@@ -169,13 +169,18 @@ def as_request_songs(frame):
     ]
 
 
-@pytest.fixture
-def closed_port() -> int:
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (until someone binds it)."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()
 
 
 @pytest.fixture

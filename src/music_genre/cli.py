@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from music_genre.model_store import MODEL_PATH
 from music_genre.runner import run_stage
 
 REFERENCE_QUANTILES = 1000
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec.set_defaults(handler=_synthetic_spec)
 
     predict = commands.add_parser("predict", help="batch predictions for a table of songs")
-    predict.add_argument("--model", default="models/model.joblib")
+    predict.add_argument("--model", default=MODEL_PATH)
     predict.add_argument("--input", required=True, help="songs (.parquet, .csv or .jsonl)")
     predict.add_argument("--output", required=True, help="predictions (.parquet or .csv)")
     predict.add_argument(
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(handler=_predict)
 
     serve = commands.add_parser("serve", help="serve the REST API with uvicorn")
-    serve.add_argument("--model", default="models/model.joblib")
+    serve.add_argument("--model", default=MODEL_PATH)
     serve.add_argument(
         "--rev",
         help="serve the model of this git revision or registry tag "

@@ -64,32 +64,55 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def genre_counts_figure(counts: list[dict[str, Any]]) -> Figure:
-    figure = _figure(9, 6)
+def _labelled_bars(
+    rows: list[dict[str, Any]],
+    *,
+    name: str,
+    value: str,
+    label: str,
+    title: str,
+    xlabel: str,
+    colour: str,
+    height: float,
+) -> Figure:
+    """Horizontal bars, first row on top, each bar labelled with its value."""
+    figure = _figure(9, height)
     axes = figure.subplots()
-    genres = [row["genre"] for row in counts][::-1]
-    songs = [row["songs"] for row in counts][::-1]
-    axes.barh(genres, songs, color="tab:blue")
-    for y, value in enumerate(songs):
-        axes.text(value, y, f" {value:,}", va="center", fontsize=9)
-    axes.set_xlabel("songs (after removing duplicates)")
-    axes.set_title("Songs per genre")
-    axes.set_xlim(0, max(songs) * 1.15)
+    names = [row[name] for row in rows][::-1]
+    values = [row[value] for row in rows][::-1]
+    axes.barh(names, values, color=colour)
+    for y, amount in enumerate(values):
+        axes.text(amount, y, " " + label.format(amount), va="center", fontsize=9)
+    axes.set_xlabel(xlabel)
+    axes.set_xlim(0, max(max(values) * 1.18, 1))
+    axes.set_title(title)
     return figure
+
+
+def genre_counts_figure(counts: list[dict[str, Any]]) -> Figure:
+    return _labelled_bars(
+        counts,
+        name="genre",
+        value="songs",
+        label="{:,}",
+        title="Songs per genre",
+        xlabel="songs (after removing duplicates)",
+        colour="tab:blue",
+        height=6,
+    )
 
 
 def missing_values_figure(missing: list[dict[str, Any]]) -> Figure:
-    figure = _figure(9, 5)
-    axes = figure.subplots()
-    columns = [row["column"] for row in missing][::-1]
-    shares = [row["missing_percent"] for row in missing][::-1]
-    axes.barh(columns, shares, color="tab:orange")
-    for y, value in enumerate(shares):
-        axes.text(value, y, f" {value:.1f}%", va="center", fontsize=9)
-    axes.set_xlabel("missing values in the raw table (%)")
-    axes.set_xlim(0, max(max(shares) * 1.2, 1))
-    axes.set_title("Missing values per column (raw table)")
-    return figure
+    return _labelled_bars(
+        missing,
+        name="column",
+        value="missing_percent",
+        label="{:.1f}%",
+        title="Missing values per column (raw table)",
+        xlabel="missing values in the raw table (%)",
+        colour="tab:orange",
+        height=5,
+    )
 
 
 def distributions_figure(frame: pd.DataFrame) -> Figure:

@@ -1,6 +1,5 @@
 """The REST API as a real uvicorn server on 127.0.0.1, under a bounded load."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -9,19 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from conftest import as_request_songs
+from conftest import as_request_songs, free_port
 from music_genre.predict import Predictor
 
 pytestmark = pytest.mark.integration
 
 REQUESTS = 2000
 CONCURRENCY = 16
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

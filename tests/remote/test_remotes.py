@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clone_project, run
+from conftest import clone_project, free_port, run
 from music_genre.fileio import sha256_file
 from music_genre.predict import Predictor
 
@@ -33,12 +33,6 @@ OUTPUTS = (
     "models/model.json",
     "plots/eda/report.html",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:

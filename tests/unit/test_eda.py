@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from music_genre.eda import genre_separation, run_eda
+from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from music_genre.preprocess import preprocess
 from music_genre.synthetic import generate
 
@@ -57,22 +58,7 @@ def test_genre_separation_finds_a_feature_that_defines_the_genre():
     frame = pd.DataFrame(
         {
             "genre": ["a"] * 50 + ["b"] * 50,
-            **{
-                column: [0.0] * 100
-                for column in (
-                    "danceability",
-                    "energy",
-                    "loudness",
-                    "speechiness",
-                    "acousticness",
-                    "instrumentalness",
-                    "liveness",
-                    "valence",
-                    "duration_ms",
-                    "key",
-                    "time_signature",
-                )
-            },
+            **{column: [0.0] * 100 for column in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)},
             "tempo": [100.0] * 50 + [150.0] * 50,
         }
     )

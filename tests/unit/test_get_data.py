@@ -1,6 +1,3 @@
-import http.server
-import socket
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +10,9 @@ from music_genre.params import DataParams
 
 
 @pytest.fixture
-def source_file(tmp_path, synthetic_raw) -> Path:
-    path = tmp_path / "source" / "songs.parquet"
-    path.parent.mkdir()
+def source_file(tmp_path, synthetic_raw, http_url) -> Path:
+    """The table to fetch, in the directory that the http_url fixture serves."""
+    path = tmp_path / "www" / "songs.parquet"
     synthetic_raw.to_parquet(path, index=False)
     return path
 
@@ -23,31 +20,6 @@ def source_file(tmp_path, synthetic_raw) -> Path:
 @pytest.fixture(autouse=True)
 def no_mirror(monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def http_server(source_file):
-    directory = source_file.parent
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_local_path_is_copied_and_verified(tmp_path, source_file):
@@ -62,21 +34,21 @@ def test_file_url(tmp_path, source_file):
     assert sha256_file(output) == sha256_file(source_file)
 
 
-def test_http_download(tmp_path, source_file, http_server):
+def test_http_download(tmp_path, source_file, http_url):
     output = tmp_path / "songs.parquet"
-    get_data(DataParams(f"{http_server}/songs.parquet", sha256_file(source_file)), output)
+    get_data(DataParams(http_url("songs.parquet"), sha256_file(source_file)), output)
     assert output.read_bytes() == source_file.read_bytes()
 
 
-def test_http_404_is_one_line_and_leaves_nothing(tmp_path, http_server):
+def test_http_404_is_one_line_and_leaves_nothing(tmp_path, http_url):
     output = tmp_path / "songs.parquet"
     with pytest.raises(DataSourceError, match=r"HTTP 404"):
-        get_data(DataParams(f"{http_server}/missing.parquet", None), output)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["source"]
+        get_data(DataParams(http_url("missing.parquet"), None), output)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["www"]
 
 
-def test_connection_refused(tmp_path):
-    url = f"http://127.0.0.1:{closed_port()}/songs.parquet"
+def test_connection_refused(tmp_path, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/songs.parquet"
     with pytest.raises(DataSourceError, match=rf"download failed .*{MIRROR_ENV}"):
         get_data(DataParams(url, None), tmp_path / "songs.parquet")
 
@@ -87,7 +59,7 @@ def test_sha_mismatch_keeps_the_previous_output(tmp_path, source_file):
     with pytest.raises(DataSourceError, match=r"sha256 mismatch .*expected data.sha256=0000"):
         get_data(DataParams(str(source_file), "0" * 64), output)
     assert output.read_bytes() == b"previous good bytes"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["songs.parquet", "source"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["songs.parquet", "www"]
 
 
 def test_missing_local_file(tmp_path):
@@ -100,14 +72,14 @@ def test_unsupported_scheme(tmp_path):
         get_data(DataParams("ftp://example.invalid/x.parquet", None), tmp_path / "out.parquet")
 
 
-def test_mirror_is_used_before_the_network(tmp_path, source_file, monkeypatch):
+def test_mirror_is_used_before_the_network(tmp_path, source_file, monkeypatch, closed_port):
     # The source URL points at a closed port: only the mirror can satisfy the request.
     decoy = tmp_path / "other-mirror"
     decoy.mkdir()
     (decoy / "unrelated.bin").write_bytes(b"not it")
     monkeypatch.setenv(MIRROR_ENV, f"{tmp_path / 'absent'}:{decoy}:{source_file.parent}")
     output = tmp_path / "songs.parquet"
-    url = f"http://127.0.0.1:{closed_port()}/songs.parquet"
+    url = f"http://127.0.0.1:{closed_port}/songs.parquet"
     get_data(DataParams(url, sha256_file(source_file)), output)
     assert output.read_bytes() == source_file.read_bytes()
 
