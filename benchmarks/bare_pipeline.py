@@ -1,0 +1,54 @@
+"""The pipeline's computation in one process, without DVC: the floor for benchmarks/pipeline.py.
+
+    python benchmarks/bare_pipeline.py PARAMS_YAML OUTPUT_DIR
+
+The same library calls as the stages, in the same order, with one interpreter start-up.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main(params_path: Path, out: Path) -> None:
+    from music_genre.checks import check_file
+    from music_genre.eda import run_eda
+    from music_genre.evaluation import evaluate
+    from music_genre.get_data import get_data
+    from music_genre.params import load_params
+    from music_genre.preprocess import preprocess_file
+    from music_genre.split import segregate_file
+    from music_genre.training import train
+
+    params = load_params(params_path)
+    reference = params_path.parent / "data" / "reference_profile.json"
+    raw, prepared = out / "raw.parquet", out / "prepared.parquet"
+    train_split, test_split = out / "train.parquet", out / "test.parquet"
+    model = out / "models" / "model.joblib"
+    get_data(params.data, raw)
+    preprocess_file(str(raw), str(prepared))
+    check_file(str(prepared), str(reference), str(out / "check.json"), params.check_data.ks_alpha)
+    segregate_file(
+        str(prepared),
+        str(out / "check.json"),
+        str(train_split),
+        str(test_split),
+        test_size=params.segregate.test_size,
+        seed=params.seed,
+    )
+    train(
+        params, str(train_split), str(model), str(out / "metrics_train"), str(out / "plots_train")
+    )
+    evaluate(
+        str(model),
+        str(test_split),
+        str(out / "metrics_evaluate"),
+        str(out / "plots_evaluate"),
+        params.seed,
+    )
+    run_eda(str(prepared), str(raw), str(out / "eda"), params.eda.sample_rows, params.eda.seed)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve())
