@@ -249,7 +249,7 @@ def main() -> None:
         base_rows = 1000 if args.quick else REAL_ROWS
         factor = 2 if args.quick else 4
         factors = [1, factor] if args.quick else [1, factor, factor * factor]
-        results = {
+        results: dict[str, Any] = {
             "machine": {
                 "python": platform.python_version(),
                 "cores": len(os.sched_getaffinity(0)),
@@ -257,15 +257,19 @@ def main() -> None:
             },
             "data": kind,
             "repeats": repeats,
-            "overhead": measure_overhead(ws, repeats),
-            "stages": measure_stages(ws),
-            "threads": measure_threads(ws, repeats),
             "scale_step": factor,
-            "scale": measure_scale(Path(tmp), base_rows, factors, extra),
         }
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        # Saved after every phase, so a long or interrupted run keeps what it measured.
+        for name, measure in (
+            ("overhead", lambda: measure_overhead(ws, repeats)),
+            ("stages", lambda: measure_stages(ws)),
+            ("threads", lambda: measure_threads(ws, repeats)),
+            ("scale", lambda: measure_scale(Path(tmp), base_rows, factors, extra)),
+        ):
+            results[name] = measure()
+            output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     rendered = table(results)
     output.with_suffix(".md").write_text(rendered + "\n")
     print(rendered)
