@@ -17,6 +17,22 @@ def write(frame: pd.DataFrame, path):
         frame.to_json(path, orient="records", lines=True)
 
 
+def predict(model, source, target, *options: str) -> int:
+    """`music-genre predict` in-process; returns its exit code."""
+    return main(
+        [
+            "predict",
+            "--model",
+            str(model),
+            "--input",
+            str(source),
+            "--output",
+            str(target),
+            *options,
+        ]
+    )
+
+
 @pytest.mark.parametrize("input_suffix", [".parquet", ".csv", ".jsonl"])
 @pytest.mark.parametrize("output_suffix", [".parquet", ".csv"])
 def test_predictions_equal_the_model_in_input_order(
@@ -25,19 +41,8 @@ def test_predictions_equal_the_model_in_input_order(
     source = tmp_path / f"songs{input_suffix}"
     write(songs, source)
     target = tmp_path / f"predictions{output_suffix}"
-    argv = [
-        "predict",
-        "--model",
-        str(small_model),
-        "--input",
-        str(source),
-        "--output",
-        str(target),
-        "--probabilities",
-        "--batch-rows",
-        "64",
-    ]
-    assert main(argv) == 0
+    options = ("--probabilities", "--batch-rows", "64")
+    assert predict(small_model, source, target, *options) == 0
     result = pd.read_parquet(target) if output_suffix == ".parquet" else pd.read_csv(target)
     predictor = Predictor.load(small_model)
     proba = predictor.predict_proba(songs)
@@ -52,9 +57,7 @@ def test_missing_column_is_one_line_and_leaves_no_output(tmp_path, small_model, 
     source = tmp_path / "songs.parquet"
     write(songs.drop(columns=["tempo"]), source)
     target = tmp_path / "predictions.parquet"
-    code = main(
-        ["predict", "--model", str(small_model), "--input", str(source), "--output", str(target)]
-    )
+    code = predict(small_model, source, target)
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"music-genre predict: error: {source}: missing required column(s) tempo"]
@@ -64,17 +67,7 @@ def test_missing_column_is_one_line_and_leaves_no_output(tmp_path, small_model, 
 def test_unreadable_input(tmp_path, small_model, capsys):
     source = tmp_path / "songs.parquet"
     source.write_bytes(b"PAR1 this is not parquet")
-    code = main(
-        [
-            "predict",
-            "--model",
-            str(small_model),
-            "--input",
-            str(source),
-            "--output",
-            str(tmp_path / "p.csv"),
-        ]
-    )
+    code = predict(small_model, source, tmp_path / "p.csv")
     assert code == 1
     assert "not a readable parquet table" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
@@ -83,20 +76,7 @@ def test_unreadable_input(tmp_path, small_model, capsys):
 def test_strings_in_a_numeric_column(tmp_path, small_model, songs, capsys):
     source = tmp_path / "songs.csv"
     write(songs.assign(tempo="fast"), source)
-    assert (
-        main(
-            [
-                "predict",
-                "--model",
-                str(small_model),
-                "--input",
-                str(source),
-                "--output",
-                str(tmp_path / "p.csv"),
-            ]
-        )
-        == 1
-    )
+    assert predict(small_model, source, tmp_path / "p.csv") == 1
     assert "column 'tempo' must hold numbers" in capsys.readouterr().err
 
 
