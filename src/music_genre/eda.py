@@ -256,12 +256,11 @@ def report_html(
 def run_eda(
     prepared_path: str, raw_path: str, output_dir: str, sample_rows: int, seed: int
 ) -> dict[str, Any]:
-    import pyarrow.parquet as pq
-
     from music_genre.fileio import read_parquet
 
     frame = read_parquet(prepared_path, columns=[*RAW_COLUMNS])
-    raw = pq.read_table(raw_path).to_pandas()
+    # Read like every other table, so a bad file gets the same one-line error.
+    raw = read_parquet(raw_path)
     raw_missing = {column: float(raw[column].isna().mean()) for column in raw.columns}
     out = Path(output_dir)
     counts = genre_counts(frame)
