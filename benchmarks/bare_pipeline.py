@@ -45,7 +45,8 @@ def main(params_path: Path, out: Path) -> None:
         str(test_split),
         str(out / "metrics_evaluate"),
         str(out / "plots_evaluate"),
-        params.seed,
+        seed=params.seed,
+        n_threads=params.train.n_threads,
     )
     run_eda(str(prepared), str(raw), str(out / "eda"), params.eda.sample_rows, params.eda.seed)
 

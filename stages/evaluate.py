@@ -1,4 +1,7 @@
-"""Stage evaluate: score the model on the test split, log metrics and plots (params: seed)."""
+"""Stage evaluate: score the model on the test split; log metrics and plots.
+
+Params: seed, train.n_threads.
+"""
 
 import argparse
 import sys
@@ -17,7 +20,15 @@ def main() -> None:
     from music_genre.evaluation import evaluate
     from music_genre.params import load_params
 
-    evaluate(args.model, args.test, args.metrics_dir, args.plots_dir, load_params().seed)
+    params = load_params()
+    evaluate(
+        args.model,
+        args.test,
+        args.metrics_dir,
+        args.plots_dir,
+        seed=params.seed,
+        n_threads=params.train.n_threads,
+    )
 
 
 if __name__ == "__main__":

@@ -27,15 +27,23 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(
-    model_path: str, test_path: str, metrics_dir: str, plots_dir: str, seed: int
+    model_path: str,
+    test_path: str,
+    metrics_dir: str,
+    plots_dir: str,
+    *,
+    seed: int,
+    n_threads: int = 1,
 ) -> dict[str, float]:
+    """Score the model on the test split with at most `n_threads` threads (0: every core)."""
     from music_genre import model, model_store
     from music_genre.tracking import StageLive, format_scores, log_scores
 
     pipeline, card = model_store.load_model(model_path)
     table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
     classes = card["classes"]
-    proba = pipeline.predict_proba(table[card["input_columns"]])
+    with model.limited_threads(n_threads):
+        proba = pipeline.predict_proba(table[card["input_columns"]])
 
     live = StageLive(metrics_dir, plots_dir)
     scores = log_scores(live, table[TARGET], proba, classes)
@@ -44,9 +52,10 @@ def evaluate(
     importances = model.feature_importances(pipeline)
     measure = "mean decrease in impurity (sums to 1)"
     if importances is None:
-        importances = model.permutation_importances(
-            pipeline, table[card["input_columns"]], table[TARGET], seed
-        )
+        with model.limited_threads(n_threads):
+            importances = model.permutation_importances(
+                pipeline, table[card["input_columns"]], table[TARGET], seed
+            )
         measure = "mean drop in accuracy when the column is shuffled (test split)"
     log_feature_importances(live, importances, measure)
     live.end()

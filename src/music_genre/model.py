@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,13 @@ def resolve_threads(n_threads: int) -> int:
     if QUEUED_WORKSPACE_MARKER in str(Path.cwd()):
         return 1
     return len(os.sched_getaffinity(0))
+
+
+def limited_threads(n_threads: int) -> AbstractContextManager[Any]:
+    """Cap OpenMP (HistGradientBoosting's fit and predict) and BLAS threads at train.n_threads."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=resolve_threads(n_threads))
 
 
 def _estimator_class(spec: EstimatorSpec) -> type:
@@ -126,13 +134,11 @@ def fit(
     n_threads: int = 0,
 ) -> Pipeline:
     from sklearn.utils._param_validation import InvalidParameterError
-    from threadpoolctl import threadpool_limits
 
-    threads = resolve_threads(n_threads)
-    log.info("fitting with %d thread(s)", threads)
+    log.info("fitting with %d thread(s)", resolve_threads(n_threads))
     try:
-        # Caps OpenMP (HistGradientBoosting) and BLAS threads; the forest uses n_jobs.
-        with threadpool_limits(limits=threads):
+        # The forest takes its threads from n_jobs instead.
+        with limited_threads(n_threads):
             pipeline.fit(features, target)
     except InvalidParameterError as error:
         raise ParamsError(f"params.yaml: train.{model_name}: {error}") from None
@@ -165,6 +171,12 @@ def canonicalize_for_pickling(pipeline: Pipeline) -> None:
     for attribute in ("stop_words_", "_stop_words_id"):
         if hasattr(vectorizer, attribute):
             delattr(vectorizer, attribute)
+    # HistGradientBoosting's bin mapper keeps the thread count it was fitted with, so with
+    # n_threads 0 the bytes would follow the machine's cores. None (its default) means "all
+    # cores" when it bins again, which predict never does.
+    bin_mapper = getattr(pipeline.named_steps["classifier"], "_bin_mapper", None)
+    if bin_mapper is not None:
+        bin_mapper.n_threads = None
 
 
 PERMUTATION_REPEATS = 3

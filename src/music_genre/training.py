@@ -41,7 +41,8 @@ def train(
         params.train.n_threads,
     )
     classes = [str(name) for name in pipeline.classes_]
-    proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
+    with model.limited_threads(params.train.n_threads):
+        proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
 
     live = StageLive(metrics_dir, plots_dir)
     live.log_params(_tracked_params(params))

@@ -50,8 +50,17 @@ def test_quick_benchmark_writes_its_results(tmp_path):
         "evaluate",
         "eda",
     }
+    # A train knob re-runs train and evaluate, nothing upstream.
+    assert overhead["train_param_change_stages_run"] == ["evaluate", "train"]
     assert all(stage["peak_gib"] > 0 for stage in results["stages"].values())
     assert {"train_1_thread_s", "train_all_cores_s", "cores"} <= set(results["threads"])
-    assert list(results["scale"]["sizes"]) == ["1x", "2x"]
+    sizes = results["scale"]["sizes"]
+    assert list(sizes) == ["1x", "2x"]
+    assert [size["rows"] for size in sizes.values()] == [1000, 2000]
+    # The quick configuration is a forest: no boosting rounds to report.
+    assert all(size["boosting_rounds"] is None for size in sizes.values())
     assert len(results["scale"]["time_growth_per_step"]) == 1
-    assert "| overhead.overhead_ratio |" in output.with_suffix(".md").read_text()
+    assert {"cpu", "cores", "load_before", "load_after"} <= set(results["machine"])
+    rendered = output.with_suffix(".md").read_text()
+    assert "| overhead ratio (full dvc repro / bare) |" in rendered
+    assert "| overhead.overhead_ratio |" in rendered

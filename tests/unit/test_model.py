@@ -78,3 +78,19 @@ def test_load_verifies_the_hash_before_unpickling(tmp_path, synthetic_prepared):
     joblib.dump({"swapped": True}, path)
     with pytest.raises(ModelIntegrityError, match=r"does not match .*refusing to unpickle"):
         model_store.load_model(path)
+
+
+def test_boosted_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthetic_prepared):
+    """n_threads 0 means every core: the model file must not record how many there were."""
+    boosting = {"max_iter": 5, "random_state": 0, "early_stopping": False}
+    train = replace(PARAMS.train, model="hist_gradient_boosting", hist_gradient_boosting=boosting)
+    hashes = []
+    for threads in (1, 2):
+        pipeline = model.build_pipeline(train, PARAMS.tfidf)
+        features = synthetic_prepared[list(MODEL_INPUT_COLUMNS)]
+        model.fit(pipeline, features, synthetic_prepared[TARGET], train.model, threads)
+        model.canonicalize_for_pickling(pipeline)
+        path = tmp_path / f"threads{threads}.joblib"
+        joblib.dump(pipeline, path)
+        hashes.append(sha256_file(path))
+    assert hashes[0] == hashes[1]
