@@ -175,16 +175,21 @@ def measure_overhead(ws: Workspace, repeats: int) -> dict[str, Any]:
     full_s, full_gib = median_of(repeats, full)
     bare_s, bare_gib = median_of(repeats, bare)
     noop_s, _ = median_of(repeats, ws.repro)
-    params = yaml.safe_load((ws.root / "params.yaml").read_text())
-    model = params["train"]["model"]
-    # A knob of the selected estimator, set to a new value on each repeat.
+    committed = (ws.root / "params.yaml").read_text()
+    model = yaml.safe_load(committed)["train"]["model"]
+    # A knob of the selected estimator, set to a new value on each repeat. The new model may
+    # need more or less work (boosting rounds), so each re-run is compared with a full run
+    # from an empty cache with the same params.
     knob = {"random_forest": ("max_depth", 8), "hist_gradient_boosting": ("l2_regularization", 1.5)}
     name, start = knob[model]
-    changes = []
+    changes, fulls = [], []
     for step in range(repeats):
         ws.update_params({"train": {model: {name: start + step}}})
         changes.append(ws.repro())
+        fulls.append(full())
+    (ws.root / "params.yaml").write_text(committed)
     change_s = statistics.median(c.seconds for c in changes)
+    full_same_s = statistics.median(f.seconds for f in fulls)
     ran = sorted({stage for change in changes for stage in stages_run(change)})
     return {
         "full_repro_s": full_s,
@@ -194,7 +199,8 @@ def measure_overhead(ws: Workspace, repeats: int) -> dict[str, Any]:
         "overhead_ratio": full_s / bare_s,
         "noop_repro_s": noop_s,
         "train_param_change_s": change_s,
-        "train_param_change_share_of_full": change_s / full_s,
+        "train_param_change_full_repro_s": full_same_s,
+        "train_param_change_share_of_full": change_s / full_same_s,
         "train_param_change_stages_run": ran,
     }
 
@@ -281,6 +287,25 @@ def goal_values(results: dict[str, Any]) -> dict[str, float | None]:
     }
 
 
+def derived(results: dict[str, Any]) -> dict[str, float | list[float]]:
+    """Figures that explain the goals, computed from the measured ones."""
+    stages = results["stages"]
+    found: dict[str, float | list[float]] = {
+        # What a train-param change cannot avoid re-running: the floor of its share.
+        "train+evaluate share of the stages' time": (
+            (stages["train"]["seconds"] + stages["evaluate"]["seconds"])
+            / sum(stage["seconds"] for stage in stages.values())
+        ),
+    }
+    sizes = list(results.get("scale", {}).get("sizes", {}).values())
+    if sizes and all(size["boosting_rounds"] for size in sizes):
+        per_round = [size["seconds"] / size["boosting_rounds"] for size in sizes]
+        found["scale: growth of seconds per boosting round per step"] = [
+            b / a for a, b in itertools.pairwise(per_round)
+        ]
+    return found
+
+
 def table(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines = [
@@ -301,6 +326,9 @@ def table(results: dict[str, Any]) -> str:
         for name, value in results.get(section, {}).items():
             shown = ", ".join(value) if isinstance(value, list) else f"{value:.3g}"
             lines.append(f"| {section}.{name} | {shown} |")
+    for name, value in derived(results).items():
+        shown = ", ".join(f"{v:.2f}x" for v in value) if isinstance(value, list) else f"{value:.3g}"
+        lines.append(f"| {name} | {shown} |")
     for name, stage in results["stages"].items():
         lines.append(f"| stage {name} | {stage['seconds']:.2f} s, {stage['peak_gib']:.2f} GiB |")
     for name, size in results.get("scale", {}).get("sizes", {}).items():
@@ -336,10 +364,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "pipeline"))
     parser.add_argument("--workdir", help="keep the temporary copies here")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the .md table from the .json results"
+    )
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        render(json.loads(output.with_suffix(".json").read_text()), output)
+        return
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         data, kind = data_source(args.quick)
@@ -383,6 +417,10 @@ def main() -> None:
         # Saved after every phase, so a long or interrupted run keeps what it measured.
         for name, measure in phases:
             save(name, measure())
+    render(results, output)
+
+
+def render(results: dict[str, Any], output: Path) -> None:
     rendered = table(results)
     output.with_suffix(".md").write_text(rendered + "\n")
     print(rendered)

@@ -11,24 +11,20 @@ from conftest import PROJECT_ROOT, tool_env
 pytestmark = pytest.mark.integration
 
 
-def test_quick_benchmark_writes_its_results(tmp_path):
-    output = tmp_path / "results" / "pipeline"
+def run_benchmark(cwd, *args):
     subprocess.run(
-        [
-            sys.executable,
-            str(PROJECT_ROOT / "benchmarks" / "pipeline.py"),
-            "--quick",
-            "--output",
-            str(output),
-            "--workdir",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
+        [sys.executable, str(PROJECT_ROOT / "benchmarks" / "pipeline.py"), *args],
+        cwd=cwd,
         env=tool_env(),
         check=True,
         capture_output=True,
         timeout=900,
     )
+
+
+def test_quick_benchmark_writes_its_results(tmp_path):
+    output = tmp_path / "results" / "pipeline"
+    run_benchmark(tmp_path, "--quick", "--output", str(output), "--workdir", str(tmp_path))
     results = json.loads(output.with_suffix(".json").read_text())
     assert results["data"] == "synthetic" and results["repeats"] == 1
     overhead = results["overhead"]
@@ -61,6 +57,9 @@ def test_quick_benchmark_writes_its_results(tmp_path):
     assert all(size["boosting_rounds"] is None for size in sizes.values())
     assert len(results["scale"]["time_growth_per_step"]) == 1
     assert {"cpu", "cores", "load_before", "load_after"} <= set(results["machine"])
+    # --render rewrites the table from the results file alone.
+    output.with_suffix(".md").unlink()
+    run_benchmark(tmp_path, "--render", "--output", str(output))
     rendered = output.with_suffix(".md").read_text()
     assert "| overhead ratio (full dvc repro / bare) |" in rendered
     assert "| overhead.overhead_ratio |" in rendered
