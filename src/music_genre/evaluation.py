@@ -49,9 +49,12 @@ def evaluate(
     scores = log_scores(live, table[TARGET], proba, classes)
     log_per_genre_curves(live, table[TARGET], proba, classes)
     log_confusion_image(live, table[TARGET], proba, classes)
-    importances = model.feature_importances(pipeline)
-    measure = "mean decrease in impurity (sums to 1)"
-    if importances is None:
+    own = model.feature_importances(pipeline)
+    if own is not None:
+        importances, measure = own
+    else:
+        # Only for a model with no importances of its own: it costs a prediction of the
+        # sampled rows per column and repeat.
         with model.limited_threads(n_threads):
             importances = model.permutation_importances(
                 pipeline, table[card["input_columns"]], table[TARGET], seed

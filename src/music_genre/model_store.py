@@ -18,7 +18,15 @@ from music_genre.fileio import atomic_path, read_json, sha256_file, write_json
 CARD_SUFFIX = ".json"
 # Where the pipeline writes the model (dvc.yaml's train stage) and what the registry versions.
 MODEL_PATH = "models/model.joblib"
-_VERSIONED_PACKAGES = ("music-genre", "scikit-learn", "numpy", "pandas", "pyarrow", "joblib")
+_VERSIONED_PACKAGES = (
+    "music-genre",
+    "scikit-learn",
+    "lightgbm",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "joblib",
+)
 
 
 def card_path_for(model_path: str | os.PathLike[str]) -> Path:

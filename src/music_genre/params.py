@@ -1,77 +1,84 @@
-"""params.yaml: loaded and validated once, here, into typed dataclasses.
+"""params.yaml: loaded and validated once, here, into frozen pydantic models.
 
-Every knob of the pipeline lives in params.yaml. A typo'd key, a missing key or a value of the
-wrong type stops the stage with one line that names the key and what was expected.
+Every knob of the pipeline lives in params.yaml. A typo'd key, a missing key, a value of the
+wrong type or out of its range stops the stage with one line that names the dotted key, what
+was expected and what was found. Validation is strict: no string is read as a number and no
+boolean as an integer (an integer is accepted where a number is expected).
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Annotated, Any
+
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 from music_genre.errors import ParamsError
+from music_genre.estimators import ESTIMATORS
 
 SYNTHETIC_SOURCE = "synthetic"
 
+# A share strictly between 0 and 1.
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
 
-def _fraction() -> dict[str, Any]:
-    return {"range": (0.0, 1.0), "open": True}
+
+class Section(BaseModel):
+    """A mapping of params.yaml: only its own keys, exact types, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-@dataclass(frozen=True)
-class DataParams:
+class DataParams(Section):
     source: str
     sha256: str | None
     # Used only when source is 'synthetic'.
-    synthetic_rows: int = field(default=42_896, metadata={"range": (1, None)})
+    synthetic_rows: int = Field(default=42_896, ge=1)
     synthetic_seed: int = 0
 
 
-@dataclass(frozen=True)
-class CheckDataParams:
-    ks_alpha: float = field(metadata=_fraction())
+class CheckDataParams(Section):
+    ks_alpha: Fraction
 
 
-@dataclass(frozen=True)
-class SegregateParams:
-    test_size: float = field(metadata=_fraction())
+class SegregateParams(Section):
+    test_size: Fraction
 
 
-@dataclass(frozen=True)
-class TfidfParams:
-    max_features: int | None = field(metadata={"range": (1, None)})
+class TfidfParams(Section):
+    max_features: int | None = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    val_size: float = field(metadata=_fraction())
+class _TrainBase(Section):
+    val_size: Fraction
     model: str
-    # Threads for fitting: 0 = every core, except 1 inside a queued experiment (so that
-    # `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).
-    n_threads: int = field(default=0, metadata={"range": (0, None)})
-    # Keyword arguments of each estimator, checked against the estimator's own parameters
-    # when the model is built (music_genre.model).
-    random_forest: dict[str, Any] = field(default_factory=dict)
-    hist_gradient_boosting: dict[str, Any] = field(default_factory=dict)
+    # Threads of train and evaluate: 0 = every core, except 1 inside a queued experiment (so
+    # that `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).
+    n_threads: int = Field(default=0, ge=0)
 
 
-@dataclass(frozen=True)
-class EdaParams:
+# One `train.<estimator>` mapping of keyword arguments per registered estimator, checked
+# against the estimator's own parameters when the model is built (music_genre.model).
+TrainParams = create_model(
+    "TrainParams",
+    __base__=_TrainBase,
+    **{name: (dict[str, Any], Field(default_factory=dict)) for name in ESTIMATORS},
+)
+
+
+class EdaParams(Section):
     # Songs drawn (seeded) in the 2-D projection plot; statistics use every row.
-    sample_rows: int = field(metadata={"range": (1, None)})
+    sample_rows: int = Field(ge=1)
     seed: int
 
 
-@dataclass(frozen=True)
-class Params:
+class Params(Section):
     seed: int
     data: DataParams
     check_data: CheckDataParams
     segregate: SegregateParams
-    train: TrainParams
+    train: TrainParams  # type: ignore[valid-type]
     tfidf: TfidfParams
     eda: EdaParams
 
@@ -90,84 +97,72 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
-    return _build(Params, raw, source, prefix="")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ParamsError(f"{source}: {_describe_error(error.errors()[0])}") from None
 
 
-def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "top level"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{source}: {where} must be a mapping, got {_describe(raw)}")
-    hints = typing.get_type_hints(cls)
-    known = {spec.name: spec for spec in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ParamsError(
-            f"{source}: unknown key '{prefix}{unknown[0]}' (expected one of: {', '.join(known)})"
-        )
-    values = {}
-    for name, spec in known.items():
-        key = f"{prefix}{name}"
-        if name not in raw:
-            if _has_default(spec):
-                continue
-            raise ParamsError(f"{source}: missing key '{key}'")
-        values[name] = _convert(hints[name], raw[name], source, key, spec.metadata)
-    return cls(**values)
+def _describe_error(error: ErrorDetails) -> str:
+    """One pydantic error as the dotted key, what was expected and what was found."""
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc)
+    model, field = _field_at(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}' (expected one of: {', '.join(model.model_fields)})"
+    if kind == "missing":
+        return f"missing key '{key}'"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"'{key}' is {error['input']}, expected a value in {_interval(field)}"
+    expected = _expected_type(field.annotation if field else None)
+    if expected == "a mapping":
+        return f"{key or 'top level'} must be a mapping, got {_describe(error['input'])}"
+    return f"'{key}' must be {expected}, got {_describe(error['input'])}"
 
 
-def _has_default(spec: Any) -> bool:
-    from dataclasses import MISSING
-
-    return spec.default is not MISSING or spec.default_factory is not MISSING
-
-
-def _convert(hint: Any, value: Any, source: str, key: str, metadata: Any) -> Any:
-    if is_dataclass(hint):
-        return _build(hint, value, source, prefix=f"{key}.")
-    allowed = _allowed_types(hint)
-    if value is None and type(None) in allowed:
-        return None
-    if isinstance(value, bool) and bool not in allowed:
-        raise _type_error(source, key, allowed, value)
-    if isinstance(value, int) and float in allowed and int not in allowed:
-        value = float(value)
-    if not any(isinstance(value, kind) for kind in allowed if kind is not type(None)):
-        raise _type_error(source, key, allowed, value)
-    _check_range(value, source, key, metadata)
-    return value
-
-
-def _allowed_types(hint: Any) -> tuple[type, ...]:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return tuple(typing.get_origin(arg) or arg for arg in typing.get_args(hint))
-    return (origin or hint,)
-
-
-def _check_range(value: Any, source: str, key: str, metadata: Any) -> None:
-    bounds = metadata.get("range")
-    if bounds is None or not isinstance(value, int | float):
-        return
-    low, high = bounds
-    is_open = metadata.get("open", False)
-    below = low is not None and (value <= low if is_open else value < low)
-    above = high is not None and (value >= high if is_open else value > high)
-    if below or above:
-        left, right = ("(", ")") if is_open else ("[", "]")
-        shown_high = "inf" if high is None else high
-        raise ParamsError(
-            f"{source}: '{key}' is {value}, expected a value in {left}{low}, {shown_high}{right}"
-        )
-
-
-def _type_error(source: str, key: str, allowed: tuple[type, ...], value: Any) -> ParamsError:
-    names = " or ".join(
-        "null" if kind is type(None) else _TYPE_NAMES.get(kind, kind.__name__) for kind in allowed
-    )
-    return ParamsError(f"{source}: '{key}' must be {names}, got {_describe(value)}")
+def _field_at(loc: list[str]) -> tuple[type[BaseModel], Any]:
+    """The model holding the last key of `loc`, and that key's field (None if unknown)."""
+    model: type[BaseModel] = Params
+    field = None
+    for index, part in enumerate(loc):
+        field = model.model_fields.get(part)
+        if field is None or index == len(loc) - 1:
+            break
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            model = field.annotation
+    return model, field
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def _expected_type(annotation: Any) -> str:
+    import typing
+
+    if annotation is None:
+        return "a mapping"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "a mapping"
+    members = typing.get_args(annotation) if typing.get_origin(annotation) is not dict else ()
+    kinds = [typing.get_origin(arg) or arg for arg in members] or [
+        typing.get_origin(annotation) or annotation
+    ]
+    return " or ".join(
+        "null" if kind is type(None) else _TYPE_NAMES.get(kind, getattr(kind, "__name__", "?"))
+        for kind in kinds
+    )
+
+
+def _interval(field: Any) -> str:
+    bounds = {type(item): item for item in field.metadata}
+    low = bounds.get(annotated_types.Gt) or bounds.get(annotated_types.Ge)
+    high = bounds.get(annotated_types.Lt) or bounds.get(annotated_types.Le)
+    left = "(" if isinstance(low, annotated_types.Gt) else "["
+    right = ")" if high is None or isinstance(high, annotated_types.Lt) else "]"
+    low_value = "-inf" if low is None else getattr(low, "gt", getattr(low, "ge", None))
+    high_value = "inf" if high is None else getattr(high, "lt", getattr(high, "le", None))
+    return f"{left}{low_value}, {high_value}{right}"
 
 
 def _describe(value: Any) -> str:

@@ -7,13 +7,16 @@ beside the metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvclive import Live
+from dvclive.lgbm import DVCLiveCallback
 
 from music_genre.metrics import classification_metrics, predicted_labels
+from music_genre.model import round_significant
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,3 +55,30 @@ def log_scores(
 
 def format_scores(scores: dict[str, float]) -> str:
     return ", ".join(f"{name}={value:.4f}" for name, value in scores.items())
+
+
+class RoundedLightGBMCallback(DVCLiveCallback):
+    """dvclive's LightGBM callback, logging every round's scores to CURVE_DIGITS digits.
+
+    One dvclive step per boosting round (`<set>/<metric>` per evaluation set), and the
+    summary rewritten each step, so `dvc exp show` follows a run while it trains. LightGBM
+    sums a metric over rows with every thread, so the unrounded last digits would make the
+    committed curves depend on the thread count.
+    """
+
+    def __call__(self, env: Any) -> None:
+        rounded = [
+            (data, metric, round_significant(value), *rest)
+            for data, metric, value, *rest in env.evaluation_result_list
+        ]
+        super().__call__(dataclasses.replace(env, evaluation_result_list=rounded))
+
+
+def log_curves(live: Live, curves: dict[str, list[float]], metric: str) -> None:
+    """Log per-round losses known after the fit (`curves[set][round - 1]`), a step a round."""
+    rounds = max((len(values) for values in curves.values()), default=0)
+    for index in range(rounds):
+        for name, values in curves.items():
+            if index < len(values):
+                live.log_metric(f"{name}/{metric}", round_significant(values[index]))
+        live.next_step()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +16,65 @@ log = logging.getLogger(__name__)
 def train(
     params: Params, train_path: str, model_path: str, metrics_dir: str, plots_dir: str
 ) -> dict[str, float]:
-    """Fit on train minus a stratified validation part; log validation metrics; save the model."""
+    """Fit on train minus a stratified validation part; log validation metrics; save the model.
+
+    The loss of every boosting round on the fitted rows and on the validation part is logged
+    as dvclive steps (live for LightGBM, after the fit for the others).
+    """
     from music_genre import model, model_store
+    from music_genre.estimators import ESTIMATORS
     from music_genre.split import stratified_split
-    from music_genre.tracking import StageLive, format_scores, log_scores
+    from music_genre.tracking import (
+        RoundedLightGBMCallback,
+        StageLive,
+        format_scores,
+        log_curves,
+        log_scores,
+    )
 
     table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, TARGET])
-    fit_part, validation = stratified_split(
+    fit_part, validation_part = stratified_split(
         table, params.train.val_size, params.seed, what="validation"
+    )
+    validation = model.Validation(
+        validation_part[list(MODEL_INPUT_COLUMNS)], validation_part[TARGET]
     )
     pipeline = model.build_pipeline(params.train, params.tfidf)
     log.info(
         "fitting %s on %d rows (%d held out for validation)",
         params.train.model,
         len(fit_part),
-        len(validation),
+        len(validation_part),
     )
+    live = StageLive(metrics_dir, plots_dir)
+    live.log_params(_tracked_params(params))
+    # Steps are boosting rounds, counted from 1 as LightGBM counts them.
+    live.step = 1
+    live_curves = ESTIMATORS[params.train.model].takes_eval_set
     model.fit(
         pipeline,
         fit_part[list(MODEL_INPUT_COLUMNS)],
         fit_part[TARGET],
         params.train.model,
         params.train.n_threads,
+        validation=validation,
+        callbacks=[RoundedLightGBMCallback(live=live)] if live_curves else (),
     )
+    if not live_curves:
+        curves = model.loss_curves(
+            pipeline, fit_part[list(MODEL_INPUT_COLUMNS)], fit_part[TARGET], validation
+        )
+        log_curves(live, curves, model.CURVE_METRIC)
+    # The curves' folder exists even for a model that exposes no per-round loss.
+    (Path(live.plots_dir) / "metrics").mkdir(parents=True, exist_ok=True)
+
     classes = [str(name) for name in pipeline.classes_]
     with model.limited_threads(params.train.n_threads):
-        proba = pipeline.predict_proba(validation[list(MODEL_INPUT_COLUMNS)])
-
-    live = StageLive(metrics_dir, plots_dir)
-    live.log_params(_tracked_params(params))
-    scores = log_scores(live, validation[TARGET], proba, classes)
+        proba = pipeline.predict_proba(validation.features)
+    scores = log_scores(live, validation.target, proba, classes)
+    rounds = model.boosting_rounds(pipeline)
+    if rounds is not None:
+        live.log_metric("boosting_rounds", rounds, plot=False)
     live.end()
     log.info("validation: %s", format_scores(scores))
 
@@ -60,8 +88,9 @@ def train(
             "file": Path(train_path).name,
             "sha256": sha256_file(train_path),
             "fit_rows": len(fit_part),
-            "validation_rows": len(validation),
+            "validation_rows": len(validation_part),
         },
+        "boosting_rounds": rounds,
         "validation_metrics": scores,
         "versions": model_store.library_versions(),
     }
@@ -71,4 +100,8 @@ def train(
 
 
 def _tracked_params(params: Params) -> dict[str, Any]:
-    return {"seed": params.seed, "train": asdict(params.train), "tfidf": asdict(params.tfidf)}
+    return {
+        "seed": params.seed,
+        "train": params.train.model_dump(),
+        "tfidf": params.tfidf.model_dump(),
+    }
