@@ -130,9 +130,8 @@ def set_params(project_dir: Path, **updates: object) -> None:
 
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory) -> Path:
-    """A small forest trained by the real train() on a synthetic table; returns its path."""
-    from dataclasses import replace
-
+    """A small model of the default estimator, trained by the real train() on a synthetic
+    table; returns its path."""
     from music_genre.params import load_params
     from music_genre.training import train
 
@@ -140,15 +139,22 @@ def small_model(tmp_path_factory) -> Path:
     train_path = workdir / "train.parquet"
     preprocess(generate(4000, seed=11)).to_parquet(train_path, index=False)
     params = load_params(PROJECT_ROOT / "params.yaml")
-    forest = {"n_estimators": 25, "max_depth": 10, "random_state": 0, "n_jobs": 2}
-    params = replace(
-        params, train=replace(params.train, model="random_forest", random_forest=forest)
-    )
+    estimator = params.train.model
+    small = {**getattr(params.train, estimator), **SMALL_MODEL_ARGUMENTS.get(estimator, {})}
+    params = params.model_copy(update={"train": params.train.model_copy(update={estimator: small})})
     model_path = workdir / "model.joblib"
     train(
         params, str(train_path), str(model_path), str(workdir / "metrics"), str(workdir / "plots")
     )
     return model_path
+
+
+# Fewer rounds or trees than the committed params, so fixtures train in a second or two.
+SMALL_MODEL_ARGUMENTS = {
+    "lightgbm": {"n_estimators": 60},
+    "random_forest": {"n_estimators": 25, "max_depth": 10},
+    "hist_gradient_boosting": {"max_iter": 40},
+}
 
 
 @pytest.fixture
@@ -216,7 +222,8 @@ def clone_project(source: Path, destination: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_project(tmp_path_factory) -> Path:
-    """A project copy whose pipeline ran on a small synthetic table, results committed.
+    """A project copy whose pipeline ran on a small synthetic table with the default model
+    (fewer rounds), results committed.
 
     Tests clone it with clone_project() instead of re-running the pipeline.
     """
@@ -226,8 +233,7 @@ def synthetic_project(tmp_path_factory) -> Path:
         data__source="synthetic",
         data__sha256=None,
         data__synthetic_rows=3000,
-        train__model="random_forest",
-        train__random_forest__n_estimators=30,
+        train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
     )
     run(["dvc", "repro"], project)
     run(["git", "add", "-A"], project)

@@ -49,12 +49,18 @@ def test_quick_benchmark_writes_its_results(tmp_path):
     # A train knob re-runs train and evaluate, nothing upstream.
     assert overhead["train_param_change_stages_run"] == ["evaluate", "train"]
     assert all(stage["peak_gib"] > 0 for stage in results["stages"].values())
-    assert {"train_1_thread_s", "train_all_cores_s", "cores"} <= set(results["threads"])
+    assert {
+        "train_1_thread_s",
+        "train_all_cores_s",
+        "train_1_thread_busy_s",
+        "train_all_cores_busy_s",
+        "cores",
+    } <= set(results["threads"])
     sizes = results["scale"]["sizes"]
     assert list(sizes) == ["1x", "2x"]
     assert [size["rows"] for size in sizes.values()] == [1000, 2000]
-    # The quick configuration is a forest: no boosting rounds to report.
-    assert all(size["boosting_rounds"] is None for size in sizes.values())
+    # The quick configuration is the default booster with a 30-round cap.
+    assert all(0 < size["boosting_rounds"] <= 30 for size in sizes.values())
     assert len(results["scale"]["time_growth_per_step"]) == 1
     assert {"cpu", "cores", "load_before", "load_after"} <= set(results["machine"])
     # --render rewrites the table from the results file alone.
@@ -62,4 +68,6 @@ def test_quick_benchmark_writes_its_results(tmp_path):
     run_benchmark(tmp_path, "--render", "--output", str(output))
     rendered = output.with_suffix(".md").read_text()
     assert "| overhead ratio (full dvc repro / bare) |" in rendered
+    # Without the previous default's reference run (not in --quick), that goal shows no value.
+    assert "| full dvc repro / same run with the previous default" in rendered
     assert "| overhead.overhead_ratio |" in rendered

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 def test_queued_sweep_runs_every_combination(synthetic_project, tmp_path):
     project = clone_project(synthetic_project, tmp_path / "project")
-    run(["dvc", "exp", "run", "--queue", "-S", "train.random_forest.max_depth=4,8"], project)
+    run(["dvc", "exp", "run", "--queue", "-S", "train.lightgbm.num_leaves=3,15"], project)
     # --run-all exits 0 even when an experiment fails: the queue status is what counts.
     run(["dvc", "exp", "run", "--run-all", "-j", "2"], project)
     status = run(["dvc", "queue", "status"], project).stdout
@@ -20,29 +20,29 @@ def test_queued_sweep_runs_every_combination(synthetic_project, tmp_path):
 
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
     experiments = [exp for rev in shown for exp in (rev.get("experiments") or [])]
-    depths, aucs = set(), set()
+    leaves, aucs = set(), set()
     for experiment in experiments:
         data = experiment["revs"][0]["data"]
-        depths.add(data["params"]["params.yaml"]["data"]["train"]["random_forest"]["max_depth"])
+        leaves.add(data["params"]["params.yaml"]["data"]["train"]["lightgbm"]["num_leaves"])
         aucs.add(data["metrics"]["metrics/evaluate/metrics.json"]["data"]["roc_auc"])
         assert "roc_auc" in data["metrics"]["metrics/train/metrics.json"]["data"]
-    assert depths == {4, 8}
+    assert leaves == {3, 15}
     assert len(aucs) == 2
 
 
 def test_metrics_and_params_diff_against_main_from_a_branch(synthetic_project, tmp_path):
     project = clone_project(synthetic_project, tmp_path / "project")
-    run(["git", "checkout", "-q", "-b", "shallow-forest"], project)
-    set_params(project, train__random_forest__max_depth=3)
+    run(["git", "checkout", "-q", "-b", "smaller-trees"], project)
+    set_params(project, train__lightgbm__num_leaves=2)
     run(["dvc", "repro"], project)
-    run(["git", "commit", "-qam", "shallower forest"], project)
+    run(["git", "commit", "-qam", "smaller trees"], project)
 
     metrics = json.loads(run(["dvc", "metrics", "diff", "main", "--json"], project).stdout)
     roc = metrics["metrics/evaluate/metrics.json"]["roc_auc"]
     assert roc["diff"] != 0 and roc["new"] < roc["old"]
     params = json.loads(run(["dvc", "params", "diff", "main", "--json"], project).stdout)
-    change = params["params.yaml"]["train.random_forest.max_depth"]
-    assert (change["old"], change["new"]) == (13, 3)
+    change = params["params.yaml"]["train.lightgbm.num_leaves"]
+    assert change["new"] == 2 and change["old"] > 2
 
 
 def test_hist_gradient_boosting_runs_end_to_end(synthetic_project, tmp_path):

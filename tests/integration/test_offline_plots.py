@@ -101,7 +101,7 @@ def test_offline_plots_diff_between_revisions(synthetic_project, tmp_path):
     chromium()
     project = clone_project(synthetic_project, tmp_path / "project")
     run(["git", "checkout", "-q", "-b", "other"], project)
-    run(["dvc", "exp", "run", "-S", "train.random_forest.max_depth=3"], project)
+    run(["dvc", "exp", "run", "-S", "train.lightgbm.num_leaves=2"], project)
     run(["git", "commit", "-qam", "shallow"], project)
     run(
         [

@@ -24,52 +24,57 @@ def no_mirror(monkeypatch):
 
 def test_local_path_is_copied_and_verified(tmp_path, source_file):
     output = tmp_path / "raw" / "songs.parquet"
-    get_data(DataParams(str(source_file), sha256_file(source_file)), output)
+    get_data(DataParams(source=str(source_file), sha256=sha256_file(source_file)), output)
     assert output.read_bytes() == source_file.read_bytes()
 
 
 def test_file_url(tmp_path, source_file):
     output = tmp_path / "songs.parquet"
-    get_data(DataParams(source_file.as_uri(), None), output)
+    get_data(DataParams(source=source_file.as_uri(), sha256=None), output)
     assert sha256_file(output) == sha256_file(source_file)
 
 
 def test_http_download(tmp_path, source_file, http_url):
     output = tmp_path / "songs.parquet"
-    get_data(DataParams(http_url("songs.parquet"), sha256_file(source_file)), output)
+    get_data(DataParams(source=http_url("songs.parquet"), sha256=sha256_file(source_file)), output)
     assert output.read_bytes() == source_file.read_bytes()
 
 
 def test_http_404_is_one_line_and_leaves_nothing(tmp_path, http_url):
     output = tmp_path / "songs.parquet"
     with pytest.raises(DataSourceError, match=r"HTTP 404"):
-        get_data(DataParams(http_url("missing.parquet"), None), output)
+        get_data(DataParams(source=http_url("missing.parquet"), sha256=None), output)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["www"]
 
 
 def test_connection_refused(tmp_path, closed_port):
     url = f"http://127.0.0.1:{closed_port}/songs.parquet"
     with pytest.raises(DataSourceError, match=rf"download failed .*{MIRROR_ENV}"):
-        get_data(DataParams(url, None), tmp_path / "songs.parquet")
+        get_data(DataParams(source=url, sha256=None), tmp_path / "songs.parquet")
 
 
 def test_sha_mismatch_keeps_the_previous_output(tmp_path, source_file):
     output = tmp_path / "songs.parquet"
     output.write_bytes(b"previous good bytes")
     with pytest.raises(DataSourceError, match=r"sha256 mismatch .*expected data.sha256=0000"):
-        get_data(DataParams(str(source_file), "0" * 64), output)
+        get_data(DataParams(source=str(source_file), sha256="0" * 64), output)
     assert output.read_bytes() == b"previous good bytes"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["songs.parquet", "www"]
 
 
 def test_missing_local_file(tmp_path):
     with pytest.raises(DataSourceError, match=r"nope.parquet': file not found"):
-        get_data(DataParams(str(tmp_path / "nope.parquet"), None), tmp_path / "out.parquet")
+        get_data(
+            DataParams(source=str(tmp_path / "nope.parquet"), sha256=None), tmp_path / "out.parquet"
+        )
 
 
 def test_unsupported_scheme(tmp_path):
     with pytest.raises(DataSourceError, match=r"unsupported scheme 'ftp'"):
-        get_data(DataParams("ftp://example.invalid/x.parquet", None), tmp_path / "out.parquet")
+        get_data(
+            DataParams(source="ftp://example.invalid/x.parquet", sha256=None),
+            tmp_path / "out.parquet",
+        )
 
 
 def test_mirror_is_used_before_the_network(tmp_path, source_file, monkeypatch, closed_port):
@@ -80,12 +85,14 @@ def test_mirror_is_used_before_the_network(tmp_path, source_file, monkeypatch, c
     monkeypatch.setenv(MIRROR_ENV, f"{tmp_path / 'absent'}:{decoy}:{source_file.parent}")
     output = tmp_path / "songs.parquet"
     url = f"http://127.0.0.1:{closed_port}/songs.parquet"
-    get_data(DataParams(url, sha256_file(source_file)), output)
+    get_data(DataParams(source=url, sha256=sha256_file(source_file)), output)
     assert output.read_bytes() == source_file.read_bytes()
 
 
 def test_synthetic_source(tmp_path):
     output = tmp_path / "songs.parquet"
-    get_data(DataParams("synthetic", None, synthetic_rows=500, synthetic_seed=3), output)
+    get_data(
+        DataParams(source="synthetic", sha256=None, synthetic_rows=500, synthetic_seed=3), output
+    )
     table = pd.read_parquet(output)
     assert len(table) == 500

@@ -1,22 +1,25 @@
-from dataclasses import replace
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
+from scipy import sparse
 
 from music_genre import model, model_store
 from music_genre.errors import ModelIntegrityError, ParamsError
 from music_genre.features import MODEL_INPUT_COLUMNS, TARGET
 from music_genre.fileio import sha256_file
 from music_genre.params import load_params
+from music_genre.split import stratified_split
 
 PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
 SMALL_FOREST = {"n_estimators": 20, "max_depth": 8, "random_state": 0, "n_jobs": 2}
 
 
 def small_train_params(**forest):
-    return replace(PARAMS.train, model="random_forest", random_forest={**SMALL_FOREST, **forest})
+    return PARAMS.train.model_copy(
+        update={"model": "random_forest", "random_forest": {**SMALL_FOREST, **forest}}
+    )
 
 
 def fitted(frame, **forest):
@@ -37,7 +40,7 @@ def test_pipeline_learns_the_synthetic_genres(synthetic_prepared):
 
 def test_unknown_estimator_is_named():
     with pytest.raises(ParamsError, match=r"'train.model' is 'svm', expected one of"):
-        model.make_estimator(replace(PARAMS.train, model="svm"))
+        model.make_estimator(PARAMS.train.model_copy(update={"model": "svm"}))
 
 
 def test_unknown_estimator_argument_is_named():
@@ -51,7 +54,9 @@ def test_invalid_estimator_value_is_a_params_error(synthetic_prepared):
 
 
 def test_feature_importances_sum_to_one_with_the_text_block_summed(synthetic_prepared):
-    importances = dict(model.feature_importances(fitted(synthetic_prepared)))
+    shares, measure = model.feature_importances(fitted(synthetic_prepared))
+    importances = dict(shares)
+    assert measure == "mean decrease in impurity (sums to 1)"
     assert sum(importances.values()) == pytest.approx(1.0)
     assert set(importances) == {*MODEL_INPUT_COLUMNS[:-1], model.TEXT_IMPORTANCE_NAME}
 
@@ -83,7 +88,9 @@ def test_load_verifies_the_hash_before_unpickling(tmp_path, synthetic_prepared):
 def test_boosted_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthetic_prepared):
     """n_threads 0 means every core: the model file must not record how many there were."""
     boosting = {"max_iter": 5, "random_state": 0, "early_stopping": False}
-    train = replace(PARAMS.train, model="hist_gradient_boosting", hist_gradient_boosting=boosting)
+    train = PARAMS.train.model_copy(
+        update={"model": "hist_gradient_boosting", "hist_gradient_boosting": boosting}
+    )
     hashes = []
     for threads in (1, 2):
         pipeline = model.build_pipeline(train, PARAMS.tfidf)
@@ -94,3 +101,107 @@ def test_boosted_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthet
         joblib.dump(pipeline, path)
         hashes.append(sha256_file(path))
     assert hashes[0] == hashes[1]
+
+
+# LightGBM, the default: fed the sparse TF-IDF block, early stopping on the validation part.
+COLUMNS = list(MODEL_INPUT_COLUMNS)
+
+
+def lightgbm_train_params(**arguments):
+    small = {**PARAMS.train.lightgbm, "n_estimators": 40, **arguments}
+    return PARAMS.train.model_copy(update={"model": "lightgbm", "lightgbm": small})
+
+
+def fitted_lightgbm(frame, threads=1, callbacks=(), **arguments):
+    fit_part, held_out = stratified_split(frame, 0.3, 0, what="validation")
+    pipeline = model.build_pipeline(lightgbm_train_params(**arguments), PARAMS.tfidf)
+    validation = model.Validation(held_out[COLUMNS], held_out[TARGET])
+    return model.fit(
+        pipeline,
+        fit_part[COLUMNS],
+        fit_part[TARGET],
+        "lightgbm",
+        threads,
+        validation=validation,
+        callbacks=callbacks,
+    )
+
+
+def test_lightgbm_gets_the_sparse_text_block_and_stops_early(synthetic_prepared):
+    pipeline = fitted_lightgbm(synthetic_prepared, n_estimators=400, early_stopping_round=5)
+    matrix = pipeline.named_steps["preprocessor"].transform(synthetic_prepared[COLUMNS])
+    assert sparse.issparse(matrix)
+    classifier = pipeline.named_steps["classifier"]
+    # Early stopping watched the validation part, and stopped well before the cap.
+    assert set(classifier.evals_result_) == {"training", "validation"}
+    validation_loss = classifier.evals_result_["validation"]["multi_logloss"]
+    assert classifier.best_iteration_ == int(np.argmin(validation_loss)) + 1
+    assert 0 < classifier.best_iteration_ < len(validation_loss) < 400
+    # The saved booster keeps the chosen rounds only.
+    assert classifier.n_iter_ == classifier.best_iteration_
+    assert model.boosting_rounds(pipeline) == classifier.best_iteration_
+    accuracy = (pipeline.predict(synthetic_prepared) == synthetic_prepared[TARGET]).mean()
+    assert accuracy > 0.6
+
+
+def test_lightgbm_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthetic_prepared):
+    """The booster's text records num_threads; its evaluation scores vary in the last digits."""
+    hashes, probabilities = [], []
+    for threads in (1, 2):
+        pipeline = fitted_lightgbm(synthetic_prepared, threads)
+        probabilities.append(pipeline.predict_proba(synthetic_prepared[COLUMNS]))
+        model.canonicalize_for_pickling(pipeline)
+        path = tmp_path / f"threads{threads}.joblib"
+        joblib.dump(pipeline, path)
+        hashes.append(sha256_file(path))
+        reloaded = joblib.load(path)
+        assert np.array_equal(
+            reloaded.predict_proba(synthetic_prepared[COLUMNS]), probabilities[-1]
+        )
+    assert hashes[0] == hashes[1]
+    assert np.array_equal(probabilities[0], probabilities[1])
+
+
+def test_lightgbm_arguments_are_checked_and_aliases_accepted():
+    with pytest.raises(ParamsError, match=r"'train.lightgbm.num_leavs' is not a LGBMClassifier"):
+        model.make_estimator(lightgbm_train_params(num_leavs=7))
+    estimator, _ = model.make_estimator(lightgbm_train_params(min_data_in_leaf=10))
+    assert estimator.get_params()["min_data_in_leaf"] == 10
+
+
+def test_invalid_lightgbm_value_is_a_params_error(synthetic_prepared):
+    with pytest.raises(ParamsError, match=r"train.lightgbm: .*num_leaves"):
+        fitted_lightgbm(synthetic_prepared, num_leaves=1)
+
+
+def test_lightgbm_importances_are_gain_shares_per_input_column(synthetic_prepared):
+    shares, measure = model.feature_importances(fitted_lightgbm(synthetic_prepared))
+    assert measure == "share of the splits' total gain (sums to 1)"
+    assert sum(value for _, value in shares) == pytest.approx(1.0)
+    assert {name for name, _ in shares} == {*MODEL_INPUT_COLUMNS[:-1], model.TEXT_IMPORTANCE_NAME}
+
+
+@pytest.mark.parametrize(
+    ("estimator", "arguments", "rounds"),
+    [
+        ("random_forest", {"n_estimators": 12, "max_depth": 6, "random_state": 0}, 12),
+        ("hist_gradient_boosting", {"max_iter": 15, "early_stopping": True}, None),
+    ],
+)
+def test_loss_curves_of_the_other_estimators(synthetic_prepared, estimator, arguments, rounds):
+    fit_part, held_out = stratified_split(synthetic_prepared, 0.3, 0, what="validation")
+    train = PARAMS.train.model_copy(update={"model": estimator, estimator: arguments})
+    pipeline = model.fit(
+        model.build_pipeline(train, PARAMS.tfidf),
+        fit_part[COLUMNS],
+        fit_part[TARGET],
+        estimator,
+        n_threads=1,
+    )
+    validation = model.Validation(held_out[COLUMNS], held_out[TARGET])
+    curves = model.loss_curves(pipeline, fit_part[COLUMNS], fit_part[TARGET], validation)
+    assert set(curves) == {"training", "validation"}
+    expected = rounds or model.boosting_rounds(pipeline)
+    assert all(len(curve) == expected for curve in curves.values())
+    # More trees or rounds fit the training rows better.
+    assert curves["training"][-1] < curves["training"][0]
