@@ -28,14 +28,22 @@ def main(params_path: Path, out: Path) -> None:
     model = out / "models" / "model.joblib"
     get_data(params.data, raw)
     preprocess_file(str(raw), str(prepared))
-    check_file(str(prepared), str(reference), str(out / "check.json"), params.check_data.ks_alpha)
+    check_file(
+        str(prepared),
+        str(reference),
+        str(out / "check.json"),
+        params.check_data.ks_alpha,
+        params.check_data.max_conflicting_share,
+    )
     segregate_file(
         str(prepared),
         str(out / "check.json"),
         str(train_split),
         str(test_split),
+        str(out / "split.json"),
         test_size=params.segregate.test_size,
         seed=params.seed,
+        group_by=params.segregate.group_by,
     )
     train(
         params, str(train_split), str(model), str(out / "metrics_train"), str(out / "plots_train")

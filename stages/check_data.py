@@ -17,7 +17,13 @@ def main() -> None:
     from music_genre.params import load_params
 
     params = load_params()
-    check_file(args.table, args.reference, args.report, params.check_data.ks_alpha)
+    check_file(
+        args.table,
+        args.reference,
+        args.report,
+        params.check_data.ks_alpha,
+        params.check_data.max_conflicting_share,
+    )
 
 
 if __name__ == "__main__":

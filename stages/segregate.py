@@ -1,4 +1,5 @@
-"""Stage segregate: stratified, seeded train/test split (params: seed, segregate)."""
+"""Stage segregate: seeded train/test split, stratified by genre and grouped by track
+(params: seed, segregate)."""
 
 import argparse
 import sys
@@ -12,6 +13,7 @@ def main() -> None:
     parser.add_argument("check_report", help="check_data's report: must say the table passed")
     parser.add_argument("train", help="where to write the train split (parquet)")
     parser.add_argument("test", help="where to write the test split (parquet)")
+    parser.add_argument("report", help="where to write what the split achieved (JSON)")
     args = parser.parse_args()
 
     from music_genre.params import load_params
@@ -23,8 +25,10 @@ def main() -> None:
         args.check_report,
         args.train,
         args.test,
+        args.report,
         test_size=params.segregate.test_size,
         seed=params.seed,
+        group_by=params.segregate.group_by,
     )
 
 

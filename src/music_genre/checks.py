@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.features import PROFILED_COLUMNS
+from music_genre.features import PROFILED_COLUMNS, TARGET, TRACK_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,10 +128,29 @@ def drift_tests(
     }
 
 
+def track_checks(frame: pd.DataFrame, max_conflicting_share: float) -> dict[str, Any] | None:
+    """Repeated tracks and label conflicts (tracks whose copies carry different genres).
+
+    None when the columns that identify a track are not there (the schema reports that).
+    """
+    from music_genre.tracks import label_conflicts
+
+    if frame.empty or not {*TRACK_COLUMNS, TARGET} <= set(frame.columns):
+        return None
+    return {**label_conflicts(frame), "max_conflicting_share": max_conflicting_share}
+
+
 def check_table(
-    frame: pd.DataFrame, profile: dict[str, Any], family_alpha: float
+    frame: pd.DataFrame,
+    profile: dict[str, Any],
+    family_alpha: float,
+    max_conflicting_share: float = 1.0,
 ) -> dict[str, Any]:
-    """Run every check and return the machine-readable report (nothing is raised here)."""
+    """Run every check and return the machine-readable report (nothing is raised here).
+
+    Label conflicts are always counted; they fail the table only above
+    `max_conflicting_share` of its rows.
+    """
     from music_genre.schema import preprocessed_schema
 
     schema = preprocessed_schema()
@@ -154,13 +173,28 @@ def check_table(
                     "examples": [f"D={result['statistic']:.3f}"],
                 }
             )
-    total = count_schema_checks(schema) + len(drift["columns"]) + 1  # + the row-count check
+    tracks = track_checks(frame, max_conflicting_share)
+    if tracks is not None and tracks["conflicting_share"] > max_conflicting_share:
+        failures.append(
+            {
+                "column": TARGET,
+                "check": (
+                    f"label conflicts: {tracks['conflicting_share']:.1%} of rows are tracks "
+                    f"with several genres > {max_conflicting_share:.1%}"
+                ),
+                "failed_rows": tracks["conflicting_rows"],
+                "examples": [f"{tracks['conflicting_tracks']} tracks"],
+            }
+        )
+    # + the row-count check and the label-conflict check
+    total = count_schema_checks(schema) + len(drift["columns"]) + 2
     return {
         "passed": not failures,
         "rows": len(frame),
         "checks": {"total": total, "failed": len(failures), "passed": total - len(failures)},
         "failures": failures,
         "drift": drift,
+        "tracks": tracks,
     }
 
 
@@ -182,14 +216,18 @@ def format_failures(report: dict[str, Any]) -> str:
 
 
 def check_file(
-    table_path: str, profile_path: str, report_path: str, family_alpha: float
+    table_path: str,
+    profile_path: str,
+    report_path: str,
+    family_alpha: float,
+    max_conflicting_share: float = 1.0,
 ) -> dict[str, Any]:
     """Check a table, write the report, and raise with the failure table if anything failed."""
     from music_genre.errors import DataValidationError
     from music_genre.fileio import read_json, read_parquet, write_json
 
     frame = read_parquet(table_path)
-    report = check_table(frame, read_json(profile_path), family_alpha)
+    report = check_table(frame, read_json(profile_path), family_alpha, max_conflicting_share)
     write_json(report, report_path)
     counts = report["checks"]
     if not report["passed"]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, RAW_COLUMNS, TARGET
 from music_genre.fileio import atomic_path, write_json
+from music_genre.tracks import label_conflicts, shared_tracks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,6 +208,36 @@ def projection_figure(frame: pd.DataFrame, sample_rows: int, seed: int) -> Figur
     return figure
 
 
+def shared_tracks_figure(matrix: pd.DataFrame) -> Figure:
+    """Genre x genre: tracks listed under both genres (the diagonal, a genre with itself, blank)."""
+    import numpy as np
+
+    counts = matrix.to_numpy(dtype=float, copy=True)
+    np.fill_diagonal(counts, np.nan)
+    genres = list(matrix.index)
+    figure = _figure(11, 9.5)
+    axes = figure.subplots()
+    image = axes.imshow(counts, cmap="Oranges")
+    axes.set_xticks(range(len(genres)), genres, rotation=60, ha="right")
+    axes.set_yticks(range(len(genres)), genres)
+    top = np.nanmax(counts) if np.isfinite(counts).any() else 0
+    for i in range(len(genres)):
+        for j in range(len(genres)):
+            if i != j and counts[i, j] > 0:
+                axes.text(
+                    j,
+                    i,
+                    f"{int(counts[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if counts[i, j] > 0.6 * top else "black",
+                )
+    figure.colorbar(image, ax=axes, shrink=0.8, label="tracks carrying both genres")
+    axes.set_title("Label conflicts: tracks (same audio features) listed under two genres")
+    return figure
+
+
 def _genre_colours(count: int) -> list[Any]:
     from matplotlib import colormaps
 
@@ -223,6 +254,7 @@ def report_html(
     figures: list[ReportFigure],
     summary: pd.DataFrame,
     separation: list[dict[str, Any]],
+    conflicts: dict[str, Any],
     image_dir: Path,
 ) -> str:
     """One self-contained page: every PNG embedded, so it opens offline from anywhere."""
@@ -237,6 +269,10 @@ def report_html(
     separation_rows = "".join(
         f"<tr><td>{row['feature']}</td><td>{row['eta_squared']:.3f}</td></tr>" for row in separation
     )
+    conflict_rows = "".join(
+        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{value:.4g}</td></tr>"
+        for name, value in conflicts.items()
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Songs table: EDA</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}"
@@ -248,6 +284,10 @@ def report_html(
         + "<h2>Which features separate the genres</h2><p>Share of each feature's variance "
         "explained by genre (eta squared; 1 = fully determined by genre).</p>"
         f"<table><tr><th>feature</th><th>eta squared</th></tr>{separation_rows}</table>"
+        + "<h2>Repeated tracks and label conflicts</h2><p>A track is its audio-feature vector; "
+        "the same track is listed once per playlist (<code>title</code>), sometimes under "
+        "another genre. Splits keep every copy of a track on one side.</p>"
+        f"<table><tr><th>measure</th><th>value</th></tr>{conflict_rows}</table>"
         + "".join(sections)
         + "</body></html>\n"
     )
@@ -269,6 +309,8 @@ def run_eda(
     write_json(counts, out / "data" / "genre_counts.json")
     write_json(missing, out / "data" / "missing_values.json")
     write_json(separation, out / "data" / "genre_separation.json")
+    conflicts = label_conflicts(frame)
+    write_json(conflicts, out / "data" / "label_conflicts.json")
 
     figures = [
         ReportFigure(
@@ -300,12 +342,20 @@ def run_eda(
             "overlap.",
             projection_figure(frame, sample_rows, seed),
         ),
+        ReportFigure(
+            "shared_tracks",
+            f"Label conflicts: {conflicts['conflicting_tracks']:,} tracks carry more than one "
+            f"genre ({conflicts['conflicting_rows']:,} rows, "
+            f"{conflicts['conflicting_share']:.1%} of the table); each cell counts the tracks "
+            "listed under both genres.",
+            shared_tracks_figure(shared_tracks(frame, [row["genre"] for row in counts])),
+        ),
     ]
     for item in figures:
         save_png(item.figure, out / "images" / f"{item.name}.png")
     summary = frame[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]].describe().T
-    page = report_html(figures, summary, separation, out / "images")
+    page = report_html(figures, summary, separation, conflicts, out / "images")
     with atomic_path(out / "report.html") as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("EDA of %d songs written to %s", len(frame), out)
-    return {"counts": counts, "separation": separation}
+    return {"counts": counts, "separation": separation, "conflicts": conflicts}

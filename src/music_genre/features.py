@@ -60,3 +60,8 @@ REQUIRED_INPUT_COLUMNS: Final = tuple(
 PROFILED_COLUMNS: Final = tuple(
     name for name, dtype in RAW_DTYPES.items() if dtype in ("float64", "int64")
 )
+
+# A track is the recording: its audio-feature vector (the table has no track id; `title` is the
+# playlist it was listed in). A table with a TRACK_ID_COLUMN is grouped by that instead.
+TRACK_COLUMNS: Final = PROFILED_COLUMNS
+TRACK_ID_COLUMN: Final = "track_id"

@@ -9,7 +9,7 @@ boolean as an integer (an integer is accepted where a number is expected).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -40,10 +40,16 @@ class DataParams(Section):
 
 class CheckDataParams(Section):
     ks_alpha: Fraction
+    # Rows that belong to tracks carrying several genres: counted always, failing the stage
+    # only above this share of the table.
+    max_conflicting_share: float = Field(default=0.15, ge=0.0, le=1.0)
 
 
 class SegregateParams(Section):
     test_size: Fraction
+    # "track": every copy of a track on one side of the test split and of train's validation
+    # split; "none": rows split one by one (the old behaviour, for comparison).
+    group_by: Literal["track", "none"] = "track"
 
 
 class TfidfParams(Section):
@@ -142,6 +148,8 @@ def _expected_type(annotation: Any) -> str:
 
     if annotation is None:
         return "a mapping"
+    if typing.get_origin(annotation) is Literal:
+        return "one of " + ", ".join(repr(value) for value in typing.get_args(annotation))
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "a mapping"
     members = typing.get_args(annotation) if typing.get_origin(annotation) is not dict else ()

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from music_genre.features import MODEL_INPUT_COLUMNS, TARGET
+from music_genre.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 from music_genre.fileio import read_parquet, sha256_file
 from music_genre.params import Params
 
@@ -23,7 +23,7 @@ def train(
     """
     from music_genre import model, model_store
     from music_genre.estimators import ESTIMATORS
-    from music_genre.split import stratified_split
+    from music_genre.split import split_by, split_report
     from music_genre.tracking import (
         RoundedLightGBMCallback,
         StageLive,
@@ -32,9 +32,11 @@ def train(
         log_scores,
     )
 
-    table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, TARGET])
-    fit_part, validation_part = stratified_split(
-        table, params.train.val_size, params.seed, what="validation"
+    table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, *TRACK_COLUMNS, TARGET])
+    # Grouped like the test split (segregate.group_by): no track on both sides.
+    group_by = params.segregate.group_by
+    fit_part, validation_part = split_by(
+        group_by, table, params.train.val_size, params.seed, what="validation"
     )
     validation = model.Validation(
         validation_part[list(MODEL_INPUT_COLUMNS)], validation_part[TARGET]
@@ -89,6 +91,7 @@ def train(
             "sha256": sha256_file(train_path),
             "fit_rows": len(fit_part),
             "validation_rows": len(validation_part),
+            "validation_split": split_report(fit_part, validation_part, group_by, "validation"),
         },
         "boosting_rounds": rounds,
         "validation_metrics": scores,

@@ -6,7 +6,9 @@ from pathlib import Path
 from music_genre.checks import check_table
 from music_genre.features import RAW_DTYPES
 from music_genre.genres import GENRES
+from music_genre.params import load_params
 from music_genre.preprocess import preprocess
+from music_genre.split import split_by, split_report
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "data" / "reference_profile.json").read_text())
@@ -40,3 +42,30 @@ def test_reference_profile_is_statistics_of_the_accepted_table(real_table):
     assert REFERENCE["rows"] == len(preprocess(real_table))
     assert REFERENCE["n_quantiles"] == 1000
     assert all(len(values) == 1000 for values in REFERENCE["numeric"].values())
+
+
+def test_label_conflicts_of_the_real_table_are_counted(real_table):
+    report = check_table(preprocess(real_table), REFERENCE, 0.05, max_conflicting_share=0.15)
+    assert report["passed"]
+    tracks = report["tracks"]
+    assert (tracks["conflicting_tracks"], tracks["conflicting_rows"]) == (1790, 3977)
+    assert tracks["repeated_tracks"] == 3864
+    # Above the limit, the same conflicts fail the table.
+    strict = check_table(preprocess(real_table), REFERENCE, 0.05, max_conflicting_share=0.05)
+    assert not strict["passed"]
+    assert strict["failures"][-1]["check"].startswith("label conflicts: 9.5% of rows")
+
+
+def test_no_test_row_has_its_track_in_train_with_the_committed_split(real_table):
+    params = load_params(ROOT / "params.yaml")
+    assert params.segregate.group_by == "track"
+    prepared = preprocess(real_table)
+    train, test = split_by("track", prepared, params.segregate.test_size, params.seed)
+    assert split_report(train, test, "track")["test_rows_whose_track_is_also_in_rest"] == 0
+    fit, validation = split_by("track", train, params.train.val_size, params.seed, "validation")
+    report = split_report(fit, validation, "track", "validation")
+    assert report["validation_rows_whose_track_is_also_in_rest"] == 0
+    # The row-by-row split of the same table leaks: 16.4% of its test rows.
+    train, test = split_by("none", prepared, params.segregate.test_size, params.seed)
+    leaked = split_report(train, test, "none")["test_rows_whose_track_is_also_in_rest"]
+    assert leaked == 2065

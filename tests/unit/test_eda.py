@@ -1,3 +1,4 @@
+import json
 import re
 import struct
 
@@ -8,8 +9,16 @@ from music_genre.eda import genre_separation, run_eda
 from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from music_genre.preprocess import preprocess
 from music_genre.synthetic import generate
+from music_genre.tracks import label_conflicts
 
-IMAGES = ("genre_counts", "missing_values", "feature_distributions", "correlations", "projection")
+IMAGES = (
+    "genre_counts",
+    "missing_values",
+    "feature_distributions",
+    "correlations",
+    "projection",
+    "shared_tracks",
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +48,7 @@ def test_every_declared_file_is_written(eda_output):
     for name in IMAGES:
         width, height = png_size(out / "images" / f"{name}.png")
         assert 500 <= width <= 2500 and 300 <= height <= 3000, (name, width, height)
-    for name in ("genre_counts", "missing_values", "genre_separation"):
+    for name in ("genre_counts", "missing_values", "genre_separation", "label_conflicts"):
         assert (out / "data" / f"{name}.json").stat().st_size > 0
 
 
@@ -65,3 +74,15 @@ def test_genre_separation_finds_a_feature_that_defines_the_genre():
     ranking = genre_separation(frame)
     assert ranking[0] == {"feature": "tempo", "eta_squared": 1.0}
     assert ranking[-1]["eta_squared"] == 0.0
+
+
+def test_report_counts_repeated_tracks_and_label_conflicts(eda_output):
+    out, result = eda_output
+    prepared = pd.read_parquet(out.parent / "prepared.parquet")
+    assert result["conflicts"] == label_conflicts(prepared)
+    assert json.loads((out / "data" / "label_conflicts.json").read_text()) == result["conflicts"]
+    page = (out / "report.html").read_text()
+    assert "Repeated tracks and label conflicts" in page
+    assert (
+        f"<td>conflicting tracks</td><td>{result['conflicts']['conflicting_tracks']}</td>" in page
+    )
