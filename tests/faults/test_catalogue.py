@@ -283,16 +283,20 @@ def test_22_genre_too_small_to_stratify(ws, prepared):
     pop = frame[frame["genre"] == "Pop"]
     table = write_prepared(ws, pd.concat([frame[frame["genre"] != "Pop"], pop.head(1)]))
     line = error_line(
-        ws.stage("segregate", str(table), passing_report(ws), "tr.parquet", "te.parquet")
+        ws.stage(
+            "segregate", str(table), passing_report(ws), "tr.parquet", "te.parquet", "split.json"
+        )
     )
-    assert "column 'genre': genre 'Pop' has 1 row(s); a stratified test split needs" in line
-    assert not ws.path("tr.parquet").exists() and not ws.path("te.parquet").exists()
+    # Whole tracks are split (segregate.group_by: track), so the unit is a track.
+    assert "column 'genre': genre 'Pop' has 1 track(s); a stratified test split needs" in line
+    for name in ("tr.parquet", "te.parquet", "split.json"):
+        assert not ws.path(name).exists()
 
 
 def test_23_segregate_refuses_a_failed_check_report(ws, prepared):
     ws.path("report.json").write_text(json.dumps({"passed": False}))
     line = error_line(
-        ws.stage("segregate", str(prepared), "report.json", "tr.parquet", "te.parquet")
+        ws.stage("segregate", str(prepared), "report.json", "tr.parquet", "te.parquet", "s.json")
     )
     assert line.startswith("segregate: error: report.json: the data checks did not pass")
 
