@@ -179,7 +179,8 @@ def fit(
         raise ParamsError(f"params.yaml: train.{model_name}: {_first_line(error)}") from None
     # A forest predicting with several threads adds tree probabilities in completion order,
     # so the last digits of predict_proba (and every metric) would vary from run to run.
-    # LightGBM predicts each row on its own, so one thread costs it nothing either.
+    # LightGBM's predictions do not depend on threads, but its n_jobs is pickled with it:
+    # one fixed value keeps the model's bytes independent of the machine.
     classifier = pipeline.named_steps["classifier"]
     if "n_jobs" in classifier.get_params():
         classifier.set_params(n_jobs=1)
