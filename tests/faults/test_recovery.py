@@ -65,11 +65,11 @@ def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path):
 
 
 def test_sigkill_during_train_then_repro_gives_the_uninterrupted_metrics(tmp_path):
-    reference = synthetic_project(tmp_path / "reference", rows=20_000, trees=300)
+    reference = synthetic_project(tmp_path / "reference", rows=10_000, trees=200)
     run(["dvc", "repro"], reference)
     expected = (reference / "metrics/evaluate/metrics.json").read_text()
 
-    project = synthetic_project(tmp_path / "project", rows=20_000, trees=300)
+    project = synthetic_project(tmp_path / "project", rows=10_000, trees=200)
     process = subprocess.Popen(
         ["dvc", "repro"],
         cwd=project,

@@ -32,17 +32,17 @@ def test_queued_sweep_runs_every_combination(synthetic_project, tmp_path):
 
 def test_metrics_and_params_diff_against_main_from_a_branch(synthetic_project, tmp_path):
     project = clone_project(synthetic_project, tmp_path / "project")
-    run(["git", "checkout", "-q", "-b", "smaller-trees"], project)
-    set_params(project, train__lightgbm__num_leaves=2)
+    run(["git", "checkout", "-q", "-b", "fewer-rounds"], project)
+    set_params(project, train__lightgbm__n_estimators=3)
     run(["dvc", "repro"], project)
-    run(["git", "commit", "-qam", "smaller trees"], project)
+    run(["git", "commit", "-qam", "three boosting rounds"], project)
 
     metrics = json.loads(run(["dvc", "metrics", "diff", "main", "--json"], project).stdout)
     roc = metrics["metrics/evaluate/metrics.json"]["roc_auc"]
     assert roc["diff"] != 0 and roc["new"] < roc["old"]
     params = json.loads(run(["dvc", "params", "diff", "main", "--json"], project).stdout)
-    change = params["params.yaml"]["train.lightgbm.num_leaves"]
-    assert change["new"] == 2 and change["old"] > 2
+    change = params["params.yaml"]["train.lightgbm.n_estimators"]
+    assert (change["old"], change["new"]) == (60, 3)
 
 
 def test_hist_gradient_boosting_runs_end_to_end(synthetic_project, tmp_path):

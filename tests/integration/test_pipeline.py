@@ -51,7 +51,7 @@ def test_repro_on_the_real_data(project, real_data):
 
     assert ran_stages(run(["dvc", "repro"], project, **mirror).stdout) == []
 
-    set_params(project, train__lightgbm__num_leaves=15)
+    set_params(project, train__lightgbm__num_leaves=7)
     changed = run(["dvc", "repro"], project, **mirror)
     assert ran_stages(changed.stdout) == ["train", "evaluate"]
 
