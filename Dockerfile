@@ -8,6 +8,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
+# LightGBM (the default model) links the system's OpenMP runtime, which the slim image lacks.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first (pinned), so code changes do not reinstall them.
 COPY requirements.txt pyproject.toml README.md ./
 COPY src ./src
