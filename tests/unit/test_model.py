@@ -4,6 +4,7 @@ import joblib
 import numpy as np
 import pytest
 from scipy import sparse
+from sklearn.metrics import log_loss
 
 from music_genre import model, model_store
 from music_genre.errors import ModelIntegrityError, ParamsError
@@ -205,3 +206,8 @@ def test_loss_curves_of_the_other_estimators(synthetic_prepared, estimator, argu
     assert all(len(curve) == expected for curve in curves.values())
     # More trees or rounds fit the training rows better.
     assert curves["training"][-1] < curves["training"][0]
+    if estimator == "random_forest":
+        # All the trees together: the forest's own probabilities, scored by sklearn.
+        proba = pipeline.predict_proba(held_out[COLUMNS])
+        expected_loss = log_loss(held_out[TARGET], proba, labels=pipeline.classes_)
+        assert curves["validation"][-1] == pytest.approx(expected_loss, rel=1e-9)
