@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# segregate.group_by: "track" groups the rows of a track; "none" splits rows one by one.
 GROUP_BY_TRACK = "track"
-NO_GROUPING = "none"
 
 
 def stratified_split(
