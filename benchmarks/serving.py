@@ -27,7 +27,8 @@ import httpx
 import pandas as pd
 
 from music_genre.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
-from music_genre.predict import Predictor, predict_file, prepare_songs
+from music_genre.serving.api import default_workers
+from music_genre.serving.predict import Predictor, predict_file, prepare_songs
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 5
@@ -67,8 +68,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rest_benchmark(model: Path, songs: pd.DataFrame, requests: int, concurrency: int) -> dict:
+def rest_benchmark(
+    model: Path, songs: pd.DataFrame, requests: int, concurrency: int, workers: int | None
+) -> dict:
+    """One song per request: sequential latency, then `requests` at `concurrency`.
+
+    workers=None is the configuration `music-genre serve` uses by default.
+    """
     port = free_port()
+    options = [] if workers is None else ["--workers", str(workers)]
     server = subprocess.Popen(
         [
             sys.executable,
@@ -79,6 +87,7 @@ def rest_benchmark(model: Path, songs: pd.DataFrame, requests: int, concurrency:
             str(model),
             "--port",
             str(port),
+            *options,
         ],
     )
     base = f"http://127.0.0.1:{port}"
@@ -112,6 +121,7 @@ def rest_benchmark(model: Path, songs: pd.DataFrame, requests: int, concurrency:
         server.wait(timeout=30)
     sequential.sort()
     return {
+        "workers": workers or default_workers(),
         "single_song_latency_p50_ms": 1000 * sequential[len(sequential) // 2],
         "single_song_latency_p99_ms": 1000 * sequential[int(len(sequential) * 0.99) - 1],
         "requests": requests,
@@ -139,13 +149,16 @@ def main() -> None:
             "processor": platform.machine(),
         },
         "batch": batch_comparison(predictor, songs),
-        "rest": rest_benchmark(Path(args.model), songs, args.requests, args.concurrency),
+        "rest": rest_benchmark(Path(args.model), songs, args.requests, args.concurrency, None),
+        "rest_one_worker": rest_benchmark(
+            Path(args.model), songs, args.requests, args.concurrency, 1
+        ),
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     rows = [
         (f"{section}.{name}", value)
-        for section in ("batch", "rest")
+        for section in ("batch", "rest", "rest_one_worker")
         for name, value in results[section].items()
     ]
     print("| measure | value |\n|---|---|")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,7 +30,7 @@ def _synthetic_spec(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import logging
 
-    from music_genre.predict import Predictor, predict_file
+    from music_genre.serving.predict import Predictor, predict_file
 
     options = {"batch_rows": args.batch_rows} if args.batch_rows else {}
     rows = predict_file(
@@ -56,28 +57,21 @@ def _fetch_model(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     import tempfile
 
-    import uvicorn
-
-    from music_genre.api import create_app
     from music_genre.model_store import fetch_model
-    from music_genre.predict import Predictor
+    from music_genre.serving.api import serve
 
     if args.rev:
         args.model = fetch_model(
             args.rev, tempfile.mkdtemp(prefix="music-genre-model-"), repo=args.repo
         )
-
-    # Limits left unset keep create_app's defaults (one place for them).
-    limits = {
-        name: value
-        for name, value in (
-            ("max_batch_rows", args.max_batch_rows),
-            ("max_body_bytes", args.max_body_bytes),
-        )
-        if value is not None
-    }
-    app = create_app(Predictor.load(args.model), **limits)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        max_batch_rows=args.max_batch_rows,
+        max_body_bytes=args.max_body_bytes,
+    )
 
 
 def _plots(args: argparse.Namespace) -> None:
@@ -128,7 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--repo", help="with --rev: git URL or path of the project (default: .)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="default: $PORT, else 8000 (SageMaker-style platforms expect 8080)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes, each loading the verified model once "
+        "(default: one per available CPU)",
+    )
     serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
     serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
     serve.set_defaults(handler=_serve)

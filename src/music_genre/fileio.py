@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
 
 _HASH_CHUNK = 1 << 20
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -27,6 +32,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -36,6 +42,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Delete the temporary files an earlier, killed writer of `target` left beside it.
+
+    Only names atomic_path itself makes (`.<name>.<8 random characters>.tmp`) are touched.
+    """
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    removed = [
+        leftover
+        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp")
+        if pattern.fullmatch(leftover.name) and leftover.is_file()
+    ]
+    for leftover in removed:
+        leftover.unlink(missing_ok=True)
+        log.warning("removed %s, left by an interrupted earlier run", leftover)
+    return removed
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -39,13 +39,21 @@ def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
         write_synthetic_table(params.synthetic_rows, params.synthetic_seed, output)
         return
     with atomic_path(output) as tmp:
-        mirrored = find_in_mirrors(params.sha256, _mirror_dirs())
+        # The mirror stands in for a download only: a local or file:// source is the user's
+        # own file, read and verified as given, so a bad copy is reported, never replaced.
+        mirrored = (
+            find_in_mirrors(params.sha256, _mirror_dirs()) if is_download(params.source) else None
+        )
         if mirrored is not None:
             log.info("found %s in the mirror, copying (no network used)", mirrored)
             shutil.copyfile(mirrored, tmp)
         else:
             fetch(params.source, tmp)
         verify_sha256(tmp, params.sha256, params.source)
+
+
+def is_download(source: str) -> bool:
+    return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
 
 def _mirror_dirs() -> list[Path]:
@@ -70,7 +78,7 @@ def find_in_mirrors(sha256: str | None, directories: Iterable[Path]) -> Path | N
 def fetch(source: str, destination: Path) -> None:
     """Copy `source` (http(s):// URL, file:// URL or local path) to `destination`."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
-    if scheme in ("http", "https"):
+    if is_download(source):
         _download(source, destination)
     elif scheme == "file":
         _copy_local(

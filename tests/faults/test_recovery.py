@@ -93,8 +93,13 @@ def test_sigkill_during_train_then_repro_gives_the_uninterrupted_metrics(tmp_pat
         or (project / "metrics/evaluate/metrics.json").read_text() != expected
     )
 
+    # What a kill during the model's save leaves: the next run of train removes it.
+    leftover = project / "models" / ".model.joblib.k1ll3d_x.tmp"
+    leftover.parent.mkdir(exist_ok=True)
+    leftover.write_bytes(b"half a model")
     finished = run(["dvc", "repro"], project)
     assert "Running stage 'train'" in finished.stdout
+    assert not leftover.exists()
     assert (project / "metrics/evaluate/metrics.json").read_text() == expected
     assert sha256_file(project / "models/model.joblib") == sha256_file(
         reference / "models/model.joblib"

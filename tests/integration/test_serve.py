@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import as_request_songs, free_port
-from music_genre.predict import Predictor
+from music_genre.serving.predict import Predictor
 
 pytestmark = pytest.mark.integration
 

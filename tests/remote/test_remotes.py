@@ -18,7 +18,7 @@ import pytest
 
 from conftest import clone_project, free_port, run
 from music_genre.fileio import sha256_file
-from music_genre.predict import Predictor
+from music_genre.serving.predict import Predictor
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import as_request_songs
-from music_genre.api import create_app
+from music_genre.serving.api import create_app
 from music_genre.features import OPTIONAL_COLUMNS
-from music_genre.predict import Predictor
+from music_genre.serving.predict import Predictor
 
 
 @pytest.fixture(scope="module")

@@ -96,3 +96,21 @@ def test_synthetic_source(tmp_path):
     )
     table = pd.read_parquet(output)
     assert len(table) == 500
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["path", "file-url"])
+def test_a_tampered_local_source_fails_even_with_a_good_copy_in_the_mirror(
+    tmp_path, source_file, monkeypatch, as_url
+):
+    # The mirror holds the good bytes; the user's own file was changed after its hash was taken.
+    good = sha256_file(source_file)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "songs.parquet").write_bytes(source_file.read_bytes())
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    source_file.write_bytes(source_file.read_bytes() + b"tampered")
+    source = source_file.as_uri() if as_url else str(source_file)
+    output = tmp_path / "songs.parquet"
+    with pytest.raises(DataSourceError, match=rf"'{source}': sha256 mismatch"):
+        get_data(DataParams(source=source, sha256=good), output)
+    assert not output.exists()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from music_genre.cli import main
-from music_genre.predict import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+from music_genre.serving.predict import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
 
 
 def write(frame: pd.DataFrame, path):

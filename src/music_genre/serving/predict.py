@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +23,46 @@ PREDICTION_COLUMN = "predicted_genre"
 PROBABILITY_PREFIX = "probability_"
 
 
+PROBE_ROWS = 64
+PROBE_SEED = 0
+
+
 @dataclass(frozen=True)
 class Predictor:
-    """A loaded model and its card; turns songs (raw columns) into genre probabilities."""
+    """A loaded model and its card; turns songs (raw columns) into genre probabilities.
+
+    `compiled` is the lean path for validated songs (music_genre.serving.fastpath), checked
+    against the pipeline on probe songs when the model is loaded; None means the pipeline's own.
+    """
 
     pipeline: Any
     card: dict[str, Any]
+    compiled: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def load(cls, model_path: str | os.PathLike[str]) -> Predictor:
+    def load(cls, model_path: str | os.PathLike[str], *, lean: bool = True) -> Predictor:
         from music_genre.model_store import load_model
 
         pipeline, card = load_model(model_path)
-        return cls(pipeline, card)
+        compiled = None
+        if lean:
+            from music_genre.serving.fastpath import compile_pipeline
+            from music_genre.synthetic import generate
+
+            compiled = compile_pipeline(pipeline, probe=generate(PROBE_ROWS, seed=PROBE_SEED))
+        return cls(pipeline, card, compiled)
+
+    def predict_proba_songs(self, songs: list[dict[str, Any]]) -> np.ndarray:
+        """Probabilities for validated songs (dicts of the input columns, None = missing)."""
+        if self.compiled is not None:
+            return self.compiled.predict_proba(songs)
+        import pandas as pd
+
+        from music_genre.serving.inputs import SONG_COLUMNS
+
+        frame = pd.DataFrame.from_records(songs, columns=list(SONG_COLUMNS))
+        frame = frame.astype({name: RAW_DTYPES[name] for name in frame.columns})
+        return self.predict_proba(frame, source="request")
 
     @property
     def classes(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Serving a trained model: batch predictions, the REST API and its lean single-request path."""

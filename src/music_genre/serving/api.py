@@ -1,0 +1,454 @@
+"""The REST API: /predict, the MLflow scoring protocol (/ping, /health, /version, /invocations).
+
+Requests are validated by the models of music_genre.serving.inputs (the data contract's ranges),
+and every 4xx has one body, ErrorBody. Only the model file this server was started with is ever
+unpickled (after its hash check); requests carry data, never models.
+"""
+
+import json
+import logging
+import os
+import socket
+
+# subprocess runs only the fixed `git describe` command below, with no user input.
+import subprocess  # nosec B404
+from pathlib import Path
+from typing import Any, Final
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, TypeAdapter, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from music_genre.serving.inputs import (
+    MLFLOW_JSON_FORMATS,
+    InputError,
+    Record,
+    Song,
+    batch_field,
+    dataframe_split_schema,
+    describe,
+    one_line,
+    records_from_csv,
+    records_from_json,
+)
+from music_genre.serving.predict import Predictor
+
+DEFAULT_MAX_BATCH_ROWS: Final = 10_000
+DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+# Up to this many songs are predicted on the event loop (a few ms); larger batches go to a
+# thread, so /ping and small requests keep being answered meanwhile.
+INLINE_ROWS: Final = 64
+JSON_TYPE: Final = "application/json"
+CSV_TYPE: Final = "text/csv"
+ERROR_CODES: Final = {
+    400: "BAD_REQUEST",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "INVALID_PARAMETER_VALUE",
+}
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="Where: body part, row, field.")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx answer."""
+
+    error: str = Field(description="One line: where and what, e.g. `songs.1.tempo: ...`.")
+    error_code: str = Field(description="MLflow-style code, e.g. INVALID_PARAMETER_VALUE.")
+    detail: list[ErrorDetail] = Field(description="Every problem found.")
+
+
+class GenrePrediction(BaseModel):
+    genre: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[GenrePrediction]
+
+
+class InvocationsResponse(BaseModel):
+    """As MLflow's scoring server answers: one predicted genre per input row."""
+
+    predictions: list[str]
+
+
+class Status(BaseModel):
+    status: str
+
+
+def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    reasons = {
+        404: "No such path",
+        405: "Method not allowed",
+        413: "Request body larger than the server's limit",
+        415: "Unsupported content type",
+        422: "The request does not satisfy the input contract",
+    }
+    return {status: {"model": ErrorBody, "description": reasons[status]} for status in statuses}
+
+
+def error_response(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> Any:
+    body = {
+        "error": message,
+        "error_code": ERROR_CODES.get(status, "BAD_REQUEST"),
+        "detail": detail if detail is not None else [{"loc": [], "msg": message, "type": ""}],
+    }
+    return JSONResponse(body, status_code=status)
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a request body over `max_bytes`, declared or streamed."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLargeError:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: dict, receive: Any, send: Any) -> None:
+        response = error_response(413, f"request body is larger than {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _unsupported(request: Request, accepted: tuple[str, ...]) -> InputError:
+    got = _media_type(request) or "none"
+    return InputError(
+        415,
+        f"content type '{got}' is not supported (expected {' or '.join(accepted)})",
+        [
+            {
+                "loc": ["header", "content-type"],
+                "msg": f"expected {' or '.join(accepted)}",
+                "type": "unsupported_media_type",
+            }
+        ],
+    )
+
+
+async def _require_json(request: Request) -> None:
+    # Runs before the body is validated: a CSV or form body gets 415, not a parse error.
+    if _media_type(request) != JSON_TYPE:
+        raise _unsupported(request, (JSON_TYPE,))
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        where = f" at position {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else type(error).__name__
+        message = f"request body is not valid JSON ({reason}{where})"
+        detail = [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
+        raise InputError(422, message, detail) from None
+
+
+async def _predict(predictor: Predictor, songs: list[dict[str, Any]]) -> Any:
+    if len(songs) <= INLINE_ROWS:
+        return predictor.predict_proba_songs(songs)
+    return await run_in_threadpool(predictor.predict_proba_songs, songs)
+
+
+def _json(payload: Any) -> Response:
+    return Response(json.dumps(payload, allow_nan=False), media_type=JSON_TYPE)
+
+
+def _invocations_openapi(max_rows: int) -> dict[str, Any]:
+    """The request body of /invocations: the four JSON forms and CSV, from the input models."""
+    records = batch_field(max_rows, Record)
+    forms = {
+        "dataframe_split": dict[str, Any],
+        "dataframe_records": records,
+        "instances": records,
+        "inputs": records,
+    }
+    models = [
+        create_model(f"MLflow_{name}", __config__={"extra": "forbid"}, **{name: (form, ...)})
+        for name, form in forms.items()
+    ]
+    schemas = [
+        model.model_json_schema(ref_template="#/components/schemas/{model}") for model in models
+    ]
+    schemas[0]["properties"]["dataframe_split"] = dataframe_split_schema(max_rows)
+    csv_rows = TypeAdapter(records).json_schema(ref_template="#/components/schemas/{model}")
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "One of the MLflow scoring server's input forms. CSV: a header row "
+            "of column names (as pandas `to_csv(index=False)` writes), one row per song, an empty "
+            "cell for a missing optional value.",
+            "content": {
+                JSON_TYPE: {"schema": {"oneOf": [_inline(schema) for schema in schemas]}},
+                CSV_TYPE: {
+                    "schema": {
+                        **_inline(csv_rows),
+                        "description": "The rows of the CSV table, one object per row "
+                        "(CSV carries them as text: a header row, then one line per song).",
+                    }
+                },
+            },
+        },
+        "_defs": [schema.get("$defs", {}) for schema in (*schemas, csv_rows)],
+    }
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key != "$defs"}
+
+
+def create_app(
+    predictor: Predictor,
+    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    version = predictor.card.get("versions", {}).get("music-genre", "unknown")
+    app = FastAPI(
+        title="music-genre",
+        version=version,
+        description="Genre predictions for songs. The MLflow scoring protocol (/ping, /health, "
+        "/version, /invocations) plus /predict with probabilities and /model, the model card.",
+    )
+    model_info = {**predictor.card, "git_revision": _git_revision()}
+    classes = predictor.classes
+
+    PredictRequest = create_model(  # noqa: N806 (a class)
+        "PredictRequest",
+        __config__={"extra": "forbid"},
+        songs=(batch_field(max_batch_rows, Song), ...),
+    )
+
+    @app.exception_handler(InputError)
+    async def _input_error(_: Request, error: InputError) -> Any:
+        return error_response(error.status, error.message, error.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Any:
+        detail = [describe(item, ()) for item in error.errors()]
+        detail = [{**item, "loc": [p for p in item["loc"] if p != "body"]} for item in detail]
+        first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
+        if first["type"] == "json_invalid":
+            message = f"request body is not valid JSON ({first['msg']})"
+            return error_response(422, message, detail)
+        return error_response(422, one_line(detail) if detail else "invalid request", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
+        if error.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
+            message = f"request body is not valid JSON ({error.detail})"
+            return error_response(
+                422, message, [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
+            )
+        message = (
+            str(error.detail) if error.status_code != 404 else f"no such path {request.url.path}"
+        )
+        response = error_response(error.status_code, message)
+        response.headers.update(error.headers or {})  # 405 keeps its Allow header
+        return response
+
+    @app.get("/ping", response_model=Status, summary="Liveness (MLflow, SageMaker)")
+    async def ping() -> Any:
+        return _json({"status": "ok"})
+
+    @app.get("/health", response_model=Status, summary="Liveness (same as /ping)")
+    async def health() -> Any:
+        return _json({"status": "ok"})
+
+    @app.get(
+        "/version",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        summary="The music-genre version that trained the served model",
+    )
+    async def get_version() -> Any:
+        return Response(version, media_type="text/plain")
+
+    @app.get("/model", summary="The model card: metrics, params, versions, hash")
+    async def model() -> dict[str, Any]:
+        return model_info
+
+    @app.post(
+        "/predict",
+        dependencies=[Depends(_require_json)],
+        response_model=PredictResponse,
+        responses=_error_responses(413, 415, 422),
+        summary="Genre and probabilities of each song",
+    )
+    async def predict(body: PredictRequest) -> Any:  # type: ignore[valid-type]
+        songs = [song.model_dump() for song in body.songs]
+        proba = await _predict(predictor, songs)
+        return _json(
+            {
+                "predictions": [
+                    {
+                        "genre": classes[int(row.argmax())],
+                        "probabilities": dict(zip(classes, row.tolist(), strict=True)),
+                    }
+                    for row in proba
+                ]
+            }
+        )
+
+    invocations_spec = _invocations_openapi(max_batch_rows)
+    defs = {
+        name: schema for group in invocations_spec.pop("_defs") for name, schema in group.items()
+    }
+
+    @app.post(
+        "/invocations",
+        response_model=InvocationsResponse,
+        responses=_error_responses(413, 415, 422),
+        openapi_extra=invocations_spec,
+        summary="MLflow scoring: JSON (" + ", ".join(MLFLOW_JSON_FORMATS) + ") or CSV",
+    )
+    async def invocations(request: Request) -> Any:
+        media_type = _media_type(request)
+        if media_type not in (JSON_TYPE, CSV_TYPE):
+            raise _unsupported(request, (JSON_TYPE, CSV_TYPE))
+        body = await request.body()
+        if media_type == CSV_TYPE:
+            songs = records_from_csv(body, max_batch_rows)
+        else:
+            songs = records_from_json(_parse_json(body), max_batch_rows)
+        proba = await _predict(predictor, songs)
+        return _json({"predictions": [classes[int(row.argmax())] for row in proba]})
+
+    _add_schema_definitions(app, defs)
+    return BodySizeLimit(app, max_body_bytes)  # type: ignore[return-value]
+
+
+def _add_schema_definitions(app: FastAPI, defs: dict[str, Any]) -> None:
+    """Put the models /invocations refers to beside FastAPI's own in components.schemas."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+MODEL_ENV: Final = "MUSIC_GENRE_SERVE_MODEL"
+LIMITS_ENV: Final = "MUSIC_GENRE_SERVE_LIMITS"
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def serve(
+    model: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int | None = None,
+    max_batch_rows: int | None = None,
+    max_body_bytes: int | None = None,
+) -> None:
+    """Run the API with uvicorn: `workers` processes, each loading the verified model once."""
+    import uvicorn
+
+    from music_genre.errors import ParamsError
+
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ParamsError(f"--workers {workers}: expected 1 or more")
+    # Load once here, so a bad model file fails the command before any worker starts.
+    Predictor.load(model, lean=False)
+    # Limits left unset keep create_app's defaults (one place for them).
+    limits = {
+        name: value
+        for name, value in (("max_batch_rows", max_batch_rows), ("max_body_bytes", max_body_bytes))
+        if value is not None
+    }
+    os.environ[MODEL_ENV] = str(Path(model).resolve())
+    os.environ[LIMITS_ENV] = json.dumps(limits)
+    log.info("serving %s on http://%s:%d with %d worker(s)", model, host, port, workers)
+    uvicorn.run(
+        "music_genre.serving.api:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=NoDelayHttpProtocol,
+        log_level="warning",
+    )
+
+
+class NoDelayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with TCP_NODELAY on every connection.
+
+    With --workers, uvicorn hands the listening socket to its worker processes, and asyncio
+    then no longer recognises the accepted connections as TCP (their `proto` reads 0), so it
+    skips TCP_NODELAY: the response body, written after the headers, waits for the client's
+    delayed ACK and every request takes ~40 ms more. Setting it here makes both modes equal.
+    """
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+def app_from_environment() -> Any:
+    """The app of one uvicorn worker process (serve() passes its arguments in the environment)."""
+    predictor = Predictor.load(os.environ[MODEL_ENV])
+    return create_app(predictor, **json.loads(os.environ.get(LIMITS_ENV, "{}")))
+
+
+def _git_revision() -> str | None:
+    try:
+        result = subprocess.run(  # nosec B603 B607
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None
