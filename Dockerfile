@@ -1,8 +1,10 @@
 # The REST API in a container. Build after `dvc repro` (or `dvc pull`), so that
 # models/model.joblib and its card models/model.json exist:
 #   docker build -t music-genre .
-#   docker run --rm -p 8000:8000 music-genre
-# or mount another model: docker run -v $PWD/models:/app/models:ro -p 8000:8000 music-genre
+#   docker run --rm -p 8080:8080 music-genre
+# or mount another model: docker run -v $PWD/models:/app/models:ro -p 8080:8080 music-genre
+# It follows SageMaker's container contract: started as `<image> serve`, it answers GET /ping and
+# POST /invocations on port 8080 (set PORT to change it; --workers N, default one per CPU).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -21,8 +23,10 @@ RUN useradd --create-home --uid 10001 app
 COPY --chown=app models/model.joblib models/model.json ./models/
 USER app
 
-EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health').status != 200)"
 # 0.0.0.0 inside the container only: docker's -p decides what the host exposes.
-CMD ["music-genre", "serve", "--model", "models/model.joblib", "--host", "0.0.0.0", "--port", "8000"]
+ENV PORT=8080 MUSIC_GENRE_HOST=0.0.0.0
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import os, urllib.request, sys; sys.exit(urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/ping').status != 200)"
+ENTRYPOINT ["music-genre"]
+CMD ["serve", "--model", "models/model.joblib"]

@@ -7,8 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -239,3 +243,51 @@ def synthetic_project(tmp_path_factory) -> Path:
     run(["git", "add", "-A"], project)
     run(["git", "commit", "-qm", "pipeline results on a synthetic table"], project)
     return project
+
+
+@contextmanager
+def serving(model: Path, *options: str) -> Iterator[str]:
+    """`music-genre serve` on a free port of 127.0.0.1; yields its base URL once it answers."""
+    with serving_process(model, *options) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(model: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As serving(), yielding the base URL and the server's process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "music_genre.cli",
+            "serve",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {process.communicate()[1]}")
+            try:
+                if httpx.get(f"{base}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail("server did not answer /ping within 90 s")
+                time.sleep(0.2)
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -121,7 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. music-genre-classifier@v1.0.0) instead of --model",
     )
     serve.add_argument("--repo", help="with --rev: git URL or path of the project (default: .)")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("MUSIC_GENRE_HOST", "127.0.0.1"),
+        help="default: $MUSIC_GENRE_HOST, else 127.0.0.1",
+    )
     serve.add_argument(
         "--port",
         type=int,

@@ -1,14 +1,13 @@
 """The REST API as a real uvicorn server on 127.0.0.1, under a bounded load."""
 
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import as_request_songs, free_port
+from conftest import as_request_songs, serving, serving_process
 from music_genre.serving.predict import Predictor
 
 pytestmark = pytest.mark.integration
@@ -19,40 +18,27 @@ CONCURRENCY = 16
 
 @pytest.fixture
 def server(small_model):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "music_genre.cli",
-            "serve",
-            "--model",
-            str(small_model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {process.communicate()[1]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not answer /health within 60 s")
-    yield base
-    process.terminate()
-    process.wait(timeout=30)
+    with serving(small_model, "--workers", "2") as base:
+        yield base
+
+
+def test_two_workers_are_two_processes_on_one_port(small_model):
+    with serving_process(small_model, "--workers", "2") as (base, process):
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        # uvicorn's supervisor spawns one process per worker; they share the listening port.
+        workers = [pid for pid in children if "spawn_main" in _cmdline(pid)]
+        assert len(workers) == 2
+        with httpx.Client(base_url=base, timeout=30) as client:
+            assert client.get("/ping").status_code == 200
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_bounded_load_has_no_errors_and_matches_the_model(server, small_model, songs):

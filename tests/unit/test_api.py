@@ -5,8 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import as_request_songs
-from music_genre.serving.api import create_app
 from music_genre.features import OPTIONAL_COLUMNS
+from music_genre.serving.api import create_app
+from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
 
 
@@ -78,45 +79,184 @@ def test_malformed_json_and_empty_list(client):
     assert empty.status_code == 422 and empty.json()["error"].startswith("songs:")
 
 
-def test_limits_give_413_and_the_server_keeps_serving(client, songs):
+def test_limits_and_the_server_keeps_serving(client, songs):
     too_many = {"songs": as_request_songs(songs.head(51))}
     response = client.post("/predict", json=too_many)
-    assert response.status_code == 413 and "limit is 50" in response.json()["detail"]
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("songs: List should have at most 50 items")
+    records = {"inputs": json.loads(songs.head(51).to_json(orient="records"))}
+    response = client.post("/invocations", json=records)
+    assert response.status_code == 422
+    assert response.json()["error"] == "inputs: more than 50 songs in one request (the limit)"
     huge = b'{"songs": [' + b" " * 70_000 + b"]}"
     response = client.post("/predict", content=huge, headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "larger than 64000 bytes" in response.json()["detail"]
+    assert response.status_code == 413 and "larger than 64000 bytes" in response.json()["error"]
     assert (
         client.post("/predict", json={"songs": as_request_songs(songs.head(1))}).status_code == 200
     )
 
 
-def test_invocations_accepts_both_mlflow_formats_and_ignores_extra_columns(
-    client, predictor, songs
-):
-    # The old boilerplate's clients send every column of the dataset, even the target.
-    frame = songs.head(5).assign(genre="Emo", text_feature="ignored")
-    expected = [predictor.classes[int(i)] for i in predictor.predict_proba(songs.head(5)).argmax(1)]
-    split = json.loads(frame.to_json(orient="split", index=False))
+def _mlflow_bodies(frame):
+    """The same rows in every input form of MLflow's scoring protocol: (content type, body)."""
     records = json.loads(frame.to_json(orient="records"))
-    for payload in ({"dataframe_split": split}, {"dataframe_records": records}):
-        response = client.post("/invocations", json=payload)
-        assert response.status_code == 200, response.text
-        assert response.json() == {"predictions": expected}
+    split = json.loads(frame.to_json(orient="split", index=False))
+    return {
+        "dataframe_split": ("application/json", json.dumps({"dataframe_split": split})),
+        "dataframe_records": ("application/json", json.dumps({"dataframe_records": records})),
+        "instances": ("application/json", json.dumps({"instances": records})),
+        "inputs": ("application/json", json.dumps({"inputs": records})),
+        "csv": ("text/csv", frame.to_csv(index=False)),
+    }
 
 
-def test_invocations_bad_payloads(client, songs):
-    record = json.loads(songs.head(1).to_json(orient="records"))[0]
-    del record["energy"]
-    response = client.post("/invocations", json={"dataframe_records": [record]})
+@pytest.mark.parametrize(
+    "form", ["dataframe_split", "dataframe_records", "instances", "inputs", "csv"]
+)
+def test_invocations_takes_every_mlflow_form_and_ignores_other_columns(
+    client, predictor, songs, form
+):
+    # The old boilerplate's clients send every column of the dataset, even the target; a
+    # CSV from pandas leaves a missing loudness or title empty.
+    frame = songs.head(8).assign(genre="Emo", text_feature="ignored")
+    frame.loc[frame.index[1], "loudness"] = float("nan")
+    frame.loc[frame.index[2], "title"] = None
+    proba = predictor.predict_proba(frame.drop(columns=["genre", "text_feature"]))
+    expected = [predictor.classes[int(i)] for i in proba.argmax(1)]
+    content_type, body = _mlflow_bodies(frame)[form]
+    response = client.post("/invocations", content=body, headers={"content-type": content_type})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/invocations", "text/plain"),
+        ("/invocations", "application/x-www-form-urlencoded"),
+        ("/invocations", None),
+        ("/predict", "text/csv"),
+    ],
+)
+def test_other_content_types_get_415_in_one_line(client, path, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post(path, content=b"danceability\n0.5\n", headers=headers)
+    assert response.status_code == 415
+    body = response.json()
+    assert body["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert body["error"].startswith(f"content type '{content_type or 'none'}' is not supported")
+    assert "\n" not in body["error"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tempo": 4e283}, "inputs.1.tempo: 4e+283 is outside the allowed range [50.0, 250.0]"),
+        ({"danceability": -3e16}, "inputs.1.danceability: -3e+16 is outside the allowed range"),
+        ({"duration_ms": 2**70}, "inputs.1.duration_ms: 1180591620717411303424 is outside"),
+        ({"key": -(2**64)}, "inputs.1.key: -18446744073709551616 is outside the allowed range"),
+        ({"loudness": 1e305}, "inputs.1.loudness: 1e+305 is outside the allowed range [-35.0"),
+        ({"time_signature": 9}, "inputs.1.time_signature: 9 is outside the allowed range [1, 5]"),
+        ({"valence": "high"}, "inputs.1.valence: Input should be a valid number"),
+        ({"key": 2.5}, "inputs.1.key: Input should be a valid integer"),
+    ],
+)
+def test_values_outside_the_data_contract_are_422_naming_row_field_and_range(
+    client, songs, change, message
+):
+    records = json.loads(songs.head(2).to_json(orient="records"))
+    records[1].update(change)
+    response = client.post("/invocations", json={"inputs": records})
     assert response.status_code == 422
-    assert response.json()["error"] == "records.0.energy: Field required"
-    assert client.post("/invocations", json={"instances": []}).status_code == 422
-    ragged = {"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}
-    assert "row 0" in client.post("/invocations", json=ragged).json()["detail"]
+    body = response.json()
+    assert body["error"].startswith(message), body["error"]
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert body["detail"][0]["loc"][:2] == ["inputs", 1]
+    # The same song sent to /predict is held to the same ranges.
+    song = {k: v for k, v in records[1].items() if k in Song.model_fields}
+    predicted = client.post("/predict", json={"songs": [song]})
+    assert predicted.status_code == 422
+    assert predicted.json()["error"].startswith("songs.0.")
 
 
-def test_health_and_model_card(client, predictor):
+def test_ranges_come_from_the_data_contract(client):
+    from music_genre.schema import VALUE_RANGES
+
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for model in ("Song", "Record"):
+        for name, spec in schemas[model]["properties"].items():
+            bounds = next((s for s in spec.get("anyOf", [spec]) if "minimum" in s), None)
+            if name in VALUE_RANGES:
+                assert (bounds["minimum"], bounds["maximum"]) == VALUE_RANGES[name], name
+
+
+def test_non_finite_numbers_and_bad_csv_are_422(client, songs):
+    raw = json.dumps({"inputs": json.loads(songs.head(1).to_json(orient="records"))})
+    for token in ("NaN", "Infinity", "-Infinity"):
+        body = raw.replace('"tempo":', f'"tempo":{token},"ignored":', 1)
+        response = client.post(
+            "/invocations", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, token
+        assert response.json()["error"].startswith("inputs.0.tempo:")
+    frame = songs.head(2)
+    csv_body = frame.to_csv(index=False).replace(str(frame["tempo"].iloc[1]), "inf", 1)
+    response = client.post("/invocations", content=csv_body, headers={"content-type": "text/csv"})
+    assert response.status_code == 422 and response.json()["error"].startswith("csv.1.tempo:")
+    for body, error in (
+        ("", "csv: no header row"),
+        ("tempo,tempo\n1,2\n", "csv.header: column 'tempo' appears twice"),
+        (frame.to_csv(index=False) + "1,2\n", "csv.4: has 2 values"),
+        (b"\xff\xfe", "csv: not UTF-8 text"),
+    ):
+        response = client.post("/invocations", content=body, headers={"content-type": "text/csv"})
+        assert response.status_code == 422 and response.json()["error"].startswith(error)
+
+
+def test_mlflow_payload_shapes(client, songs):
+    record = json.loads(songs.head(1).to_json(orient="records"))[0]
+    cases = [
+        ({"dataframe_records": [{**record, "energy": None}]}, "dataframe_records.0.energy:"),
+        ({"instances": []}, "instances: no songs to predict"),
+        ({"inputs": [record], "instances": [record]}, "body: expected exactly one of the keys"),
+        ({"params": {}, "inputs": [record]}, "params: unknown key"),
+        ({"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}, "dataframe_split.data.0:"),
+        ([record], "body: expected a JSON object"),
+    ]
+    for payload, error in cases:
+        response = client.post("/invocations", json=payload)
+        assert response.status_code == 422
+        assert response.json()["error"].startswith(error), response.json()["error"]
+
+
+def test_one_error_body_for_every_4xx_and_the_document_lists_them(client):
+    responses = [
+        client.get("/nowhere"),
+        client.delete("/predict"),
+        client.post("/predict", json={"songs": []}),
+        client.post("/invocations", content=b"x", headers={"content-type": "text/plain"}),
+        client.post("/predict", content=b"\xff", headers={"content-type": "application/json"}),
+    ]
+    assert [r.status_code for r in responses] == [404, 405, 422, 415, 422]
+    for response in responses:
+        assert set(response.json()) == {"error", "error_code", "detail"}
+    assert responses[1].headers["allow"] == "POST"
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/predict", "/invocations"):
+        documented = paths[path]["post"]["responses"]
+        assert {"200", "413", "415", "422"} <= set(documented)
+        assert documented["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }
+    body = paths["/invocations"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "text/csv"}
+    forms = [set(form["required"]) for form in body["application/json"]["schema"]["oneOf"]]
+    assert forms == [{"dataframe_split"}, {"dataframe_records"}, {"instances"}, {"inputs"}]
+
+
+def test_ping_health_version_and_model_card(client, predictor):
+    assert client.get("/ping").status_code == 200
     assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/version").text == predictor.card["versions"]["music-genre"]
     card = client.get("/model").json()
     assert card["classes"] == predictor.classes
     assert card["model_sha256"] == predictor.card["model_sha256"]

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from music_genre.estimators import ESTIMATORS
 from music_genre.features import TEXT_COLUMNS
 
 if TYPE_CHECKING:
@@ -192,6 +193,13 @@ def _supported(pipeline: Any, parts: dict[str, Any]) -> bool:
     from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
     if not isinstance(pipeline.named_steps["preprocessor"], ColumnTransformer):
+        return False
+    classifier = pipeline[-1]
+    if not any(
+        (type(classifier).__module__.split(".")[0], type(classifier).__name__)
+        == (spec.module.split(".")[0], spec.class_name)
+        for spec in ESTIMATORS.values()
+    ):
         return False
     if len(pipeline.steps) != 2 or set(parts) - {"num", "cat", "text", "remainder"}:
         return False
