@@ -74,6 +74,23 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from music_genre.errors import PipelineError
+    from music_genre.experiments.sweep import sweep
+
+    outcome = sweep(
+        args.set_param,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        remote=args.remote,
+    )
+    if outcome.failed:
+        raise PipelineError(
+            f"{len(outcome.failed)} of {len(outcome.failed) + len(outcome.finished)} "
+            "experiment(s) failed (reasons and logs above)"
+        )
+
+
 def _plots(args: argparse.Namespace) -> None:
     from music_genre.errors import PipelineError
     from music_genre.offline_plots import run_dvc_plots
@@ -153,6 +170,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-dir", help="where to write model.joblib and model.json (default: models/<rev>)"
     )
     fetch.set_defaults(handler=_fetch_model)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a parameter grid as DVC experiments on a Dask cluster, pushed to the remotes",
+    )
+    sweep.add_argument(
+        "-S",
+        "--set-param",
+        action="append",
+        default=[],
+        metavar="[<file>:]<key>=<values>",
+        help="as `dvc exp run --queue -S`: a,b,c choices, range(start,stop,step), +new.key=v",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+        "else a local cluster of --workers processes)",
+    )
+    sweep.add_argument(
+        "--workers", type=int, default=2, help="processes of the local cluster (default 2)"
+    )
+    sweep.add_argument(
+        "--remote", default="origin", help="git remote the workers clone from and push to"
+    )
+    sweep.set_defaults(handler=_sweep)
 
     plots = commands.add_parser(
         "plots", help="dvc plots show/diff with Vega inlined, so the HTML renders offline"

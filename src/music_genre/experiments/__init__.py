@@ -1,0 +1,1 @@
+"""Experiments beyond one workspace: parameter sweeps on a Dask cluster."""
