@@ -1,6 +1,5 @@
 """The REST API as a real uvicorn server on 127.0.0.1, under a bounded load."""
 
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,14 +23,24 @@ def server(small_model):
 
 def test_two_workers_are_two_processes_on_one_port(small_model):
     with serving_process(small_model, "--workers", "2") as (base, process):
-        children = subprocess.run(
-            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
+        children = _children(process.pid)
         # uvicorn's supervisor spawns one process per worker; they share the listening port.
         workers = [pid for pid in children if "spawn_main" in _cmdline(pid)]
         assert len(workers) == 2
         with httpx.Client(base_url=base, timeout=30) as client:
             assert client.get("/ping").status_code == 200
+
+
+def _children(parent: int) -> list[str]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(stat.parent.name)
+    return found
 
 
 def _cmdline(pid: str) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess  # nosec B404: fixed git/dvc commands
+
+# subprocess runs fixed git/dvc commands.
+import subprocess  # nosec B404
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +65,33 @@ def expand(set_params: Sequence[str]) -> list[tuple[str, ...]]:
         )
         for sweep in sweeps
     ]
+
+
+def check_overrides(grid: list[tuple[str, ...]], repo: Path) -> None:
+    """Apply every experiment's values to copies of its params files, as `dvc exp run` will:
+    a key that does not exist (without `+`) or a malformed value fails here, in one line,
+    before anything reaches the cluster."""
+    import shutil
+    import tempfile
+
+    from dvc.utils.cli_parse import to_path_overrides
+    from dvc.utils.hydra import apply_overrides
+
+    with tempfile.TemporaryDirectory(prefix="music-genre-sweep-check-") as tmp:
+        for overrides in grid:
+            for path, values in to_path_overrides(list(overrides)).items():
+                source = repo / path
+                if not source.is_file():
+                    raise SweepError(f"-S {values[0]}: {path} does not exist")
+                copy = Path(tmp) / Path(path).name
+                shutil.copyfile(source, copy)
+                try:
+                    apply_overrides(copy, values)
+                except Exception as error:  # DVC and Hydra raise several kinds
+                    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    raise SweepError(
+                        f"-S {' '.join(values)}: {reason or type(error).__name__}"
+                    ) from None
 
 
 def experiment_name(commit: str, overrides: Sequence[str]) -> str:
@@ -155,6 +184,7 @@ def sweep(
     root = Path(repo).resolve()
     grid = expand(set_params)
     commit, url = check_workspace(root, remote)
+    check_overrides(grid, root)
     specs = [ExperimentSpec(experiment_name(commit, o), o, url, commit) for o in grid]
     existing = pushed_experiments(root, remote, commit)
     skipped = [spec.name for spec in specs if spec.name in existing]

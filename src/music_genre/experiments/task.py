@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess  # nosec B404: fixed git/dvc commands, arguments from the coordinator
+
+# subprocess runs fixed git/dvc commands; the arguments come from the coordinator.
+import subprocess  # nosec B404
 import sys
 import tempfile
 import time
@@ -172,8 +174,7 @@ def _step(
     with subprocess.Popen(  # nosec B603
         command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout or ():
             stream.write(line)
             lines.append(line)
             if pull_until and pull_until in line and "pull" not in result.seconds:
