@@ -176,6 +176,18 @@ def sweep(project: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def start_sweep(project: Path, *args: str) -> subprocess.Popen:
+    """`music-genre sweep` in the background, its output (stdout and stderr) as text lines."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("music-genre")), "sweep", *args],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_sweep_on_two_dask_workers_gives_local_bytes_and_resumes(remotes):
     carol = clone(remotes, "carol")
     commit = run(["git", "rev-parse", "HEAD"], carol).stdout.strip()
@@ -247,20 +259,7 @@ def test_a_killed_worker_and_an_unreachable_remote(remotes, closed_port):
     broken.write_text(f"['remote \"team\"']\n    url = http://127.0.0.1:{closed_port}/store\n")
     grid = ["-S", "train.lightgbm.num_leaves=6,10"]
     with dask_cluster(remotes["root"] / "cluster-kill", 2) as cluster:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("music-genre")),
-                "sweep",
-                *grid,
-                "--scheduler",
-                cluster["address"],
-            ],
-            cwd=erin,
-            env=tool_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = start_sweep(erin, *grid, "--scheduler", cluster["address"])
         # Kill the first worker that has a clone under way: Dask runs its task again elsewhere.
         victim = _wait_for_a_clone(cluster, timeout=120)
         os.kill(cluster["workers"][victim].pid, signal.SIGKILL)
@@ -305,20 +304,7 @@ def test_an_interrupted_coordinator_resumes_where_it_stopped(remotes):
     frank = clone(remotes, "frank")
     grid = ["-S", "train.lightgbm.num_leaves=8,12,16"]
     with dask_cluster(remotes["root"] / "cluster-resume", 1) as cluster:
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("music-genre")),
-                "sweep",
-                *grid,
-                "--scheduler",
-                cluster["address"],
-            ],
-            cwd=frank,
-            env=tool_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = start_sweep(frank, *grid, "--scheduler", cluster["address"])
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("[1/3] done"):
