@@ -194,8 +194,9 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, allow_nan=False), media_type=JSON_TYPE)
 
 
-def _invocations_openapi(max_rows: int) -> dict[str, Any]:
-    """The request body of /invocations: the four JSON forms and CSV, from the input models."""
+def _invocations_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request body of /invocations (the four JSON forms and CSV, from the input models) and
+    the schemas it refers to, for components.schemas."""
     records = batch_field(max_rows, Record)
     forms = {
         "dataframe_split": dict[str, Any],
@@ -229,7 +230,10 @@ def _invocations_openapi(max_rows: int) -> dict[str, Any]:
                 },
             },
         },
-        "_defs": [schema.get("$defs", {}) for schema in (*schemas, csv_rows)],
+    }, {
+        name: definition
+        for schema in (*schemas, csv_rows)
+        for name, definition in schema.get("$defs", {}).items()
     }
 
 
@@ -329,10 +333,7 @@ def create_app(
             }
         )
 
-    invocations_spec = _invocations_openapi(max_batch_rows)
-    defs = {
-        name: schema for group in invocations_spec.pop("_defs") for name, schema in group.items()
-    }
+    invocations_spec, defs = _invocations_openapi(max_batch_rows)
 
     @app.post(
         "/invocations",
