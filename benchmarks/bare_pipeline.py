@@ -12,14 +12,14 @@ from pathlib import Path
 
 
 def main(params_path: Path, out: Path) -> None:
-    from music_genre.checks import check_file
-    from music_genre.eda import run_eda
-    from music_genre.evaluation import evaluate
-    from music_genre.get_data import get_data
-    from music_genre.params import load_params
-    from music_genre.preprocess import preprocess_file
-    from music_genre.split import segregate_file
-    from music_genre.training import train
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.check_data import check_file
+    from music_genre.pipeline.eda import run_eda
+    from music_genre.pipeline.evaluate import evaluate
+    from music_genre.pipeline.get_data import get_data
+    from music_genre.pipeline.preprocess import preprocess_file
+    from music_genre.pipeline.segregate import segregate_file
+    from music_genre.pipeline.train import train
 
     params = load_params(params_path)
     reference = params_path.parent / "data" / "reference_profile.json"

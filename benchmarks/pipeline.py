@@ -144,7 +144,7 @@ class Workspace:
         """Rounds the model's early stopping kept (None for a forest)."""
         import joblib
 
-        from music_genre.model import boosting_rounds
+        from music_genre.modeling.build import boosting_rounds
 
         return boosting_rounds(joblib.load(self.root / "models" / "model.joblib"))
 
@@ -158,7 +158,7 @@ def _merge(target: dict, updates: dict) -> None:
 
 
 def data_source(quick: bool) -> tuple[dict[str, Any], str]:
-    from music_genre.get_data import MIRROR_ENV, find_in_mirrors
+    from music_genre.pipeline.get_data import MIRROR_ENV, find_in_mirrors
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["data"]
     mirrors = [Path(p) for p in os.environ.get(MIRROR_ENV, "").split(os.pathsep) if p]

@@ -26,9 +26,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from music_genre.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
+from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
 from music_genre.serving.api import default_workers
-from music_genre.serving.predict import Predictor, predict_file, prepare_songs
+from music_genre.serving.inputs import prepare_songs
+from music_genre.serving.predict import Predictor, predict_file
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS = 5

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -13,8 +13,8 @@ def main() -> None:
     parser.add_argument("report", help="where to write the check report (JSON)")
     args = parser.parse_args()
 
-    from music_genre.checks import check_file
-    from music_genre.params import load_params
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.check_data import check_file
 
     params = load_params()
     check_file(

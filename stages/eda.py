@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -13,8 +13,8 @@ def main() -> None:
     parser.add_argument("output_dir", help="where to write images/, data/ and report.html")
     args = parser.parse_args()
 
-    from music_genre.eda import run_eda
-    from music_genre.params import load_params
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.eda import run_eda
 
     params = load_params()
     run_eda(args.prepared, args.raw, args.output_dir, params.eda.sample_rows, params.eda.seed)

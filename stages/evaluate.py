@@ -6,7 +6,7 @@ Params: seed, train.n_threads.
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -17,8 +17,8 @@ def main() -> None:
     parser.add_argument("plots_dir", help="where dvclive writes test plots")
     args = parser.parse_args()
 
-    from music_genre.evaluation import evaluate
-    from music_genre.params import load_params
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.evaluate import evaluate
 
     params = load_params()
     evaluate(

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -11,8 +11,8 @@ def main() -> None:
     parser.add_argument("output", help="where to write the raw table (parquet)")
     args = parser.parse_args()
 
-    from music_genre.get_data import get_data
-    from music_genre.params import load_params
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.get_data import get_data
 
     params = load_params()
     get_data(params.data, args.output)

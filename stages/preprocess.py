@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -12,7 +12,7 @@ def main() -> None:
     parser.add_argument("output", help="where to write the preprocessed table (parquet)")
     args = parser.parse_args()
 
-    from music_genre.preprocess import preprocess_file
+    from music_genre.pipeline.preprocess import preprocess_file
 
     preprocess_file(args.raw, args.output)
 

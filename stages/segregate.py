@@ -4,7 +4,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -16,8 +16,8 @@ def main() -> None:
     parser.add_argument("report", help="where to write what the split achieved (JSON)")
     args = parser.parse_args()
 
-    from music_genre.params import load_params
-    from music_genre.split import segregate_file
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.segregate import segregate_file
 
     params = load_params()
     segregate_file(

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
 
 
 def main() -> None:
@@ -14,8 +14,8 @@ def main() -> None:
     parser.add_argument("plots_dir", help="where dvclive writes validation plots")
     args = parser.parse_args()
 
-    from music_genre.params import load_params
-    from music_genre.training import train
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.train import train
 
     train(load_params(), args.train, args.model, args.metrics_dir, args.plots_dir)
 

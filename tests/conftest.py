@@ -16,10 +16,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from music_genre.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
-from music_genre.get_data import MIRROR_ENV, find_in_mirrors
-from music_genre.preprocess import preprocess
-from music_genre.synthetic import generate
+from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
+from music_genre.data.synthetic import generate
+from music_genre.pipeline.get_data import MIRROR_ENV, find_in_mirrors
+from music_genre.pipeline.preprocess import preprocess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_SHA256 = "cd6a292e67639ad0e0c14082e092e57a4bcbb5535305aa2bdf200aac23324000"
@@ -136,8 +136,8 @@ def set_params(project_dir: Path, **updates: object) -> None:
 def small_model(tmp_path_factory) -> Path:
     """A small model of the default estimator, trained by the real train() on a synthetic
     table; returns its path."""
-    from music_genre.params import load_params
-    from music_genre.training import train
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.train import train
 
     workdir = tmp_path_factory.mktemp("small_model")
     train_path = workdir / "train.parquet"

@@ -7,22 +7,22 @@ import os
 import sys
 from collections.abc import Sequence
 
-from music_genre.model_store import MODEL_PATH
-from music_genre.runner import run_stage
+from music_genre.core.runner import run_stage
+from music_genre.modeling.store import MODEL_PATH
 
 REFERENCE_QUANTILES = 1000
 
 
 def _reference_profile(args: argparse.Namespace) -> None:
-    from music_genre.fileio import read_parquet, write_json
-    from music_genre.profile import build_profile
+    from music_genre.core.fileio import read_parquet, write_json
+    from music_genre.data.profile import build_profile
 
     write_json(build_profile(read_parquet(args.table), args.quantiles), args.output)
 
 
 def _synthetic_spec(args: argparse.Namespace) -> None:
-    from music_genre.fileio import read_parquet, write_json
-    from music_genre.synthetic import build_spec
+    from music_genre.core.fileio import read_parquet, write_json
+    from music_genre.data.synthetic import build_spec
 
     write_json(build_spec(read_parquet(args.table)), args.output)
 
@@ -46,7 +46,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _fetch_model(args: argparse.Namespace) -> None:
     import logging
 
-    from music_genre.model_store import fetch_model
+    from music_genre.modeling.store import fetch_model
 
     path = fetch_model(args.rev, args.output_dir or f"models/{args.rev}", repo=args.repo)
     logging.getLogger("music_genre.cli").info(
@@ -57,7 +57,7 @@ def _fetch_model(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     import tempfile
 
-    from music_genre.model_store import fetch_model
+    from music_genre.modeling.store import fetch_model
     from music_genre.serving.api import serve
 
     if args.rev:
@@ -75,7 +75,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from music_genre.errors import PipelineError
+    from music_genre.core.errors import PipelineError
     from music_genre.experiments.sweep import sweep
 
     outcome = sweep(
@@ -92,8 +92,8 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _plots(args: argparse.Namespace) -> None:
-    from music_genre.errors import PipelineError
-    from music_genre.offline_plots import run_dvc_plots
+    from music_genre.core.errors import PipelineError
+    from music_genre.experiments.plots import run_dvc_plots
 
     code = run_dvc_plots(args.plots_command, args.dvc_arguments)
     if code != 0:
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic-spec", help="write the synthetic generator's per-genre spec from a real table"
     )
     spec.add_argument("table")
-    spec.add_argument("output", nargs="?", default="src/music_genre/synthetic_spec.json")
+    spec.add_argument("output", nargs="?", default="src/music_genre/data/synthetic_spec.json")
     spec.set_defaults(handler=_synthetic_spec)
 
     predict = commands.add_parser("predict", help="batch predictions for a table of songs")

@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-from music_genre.checks import check_table
-from music_genre.features import RAW_DTYPES
-from music_genre.genres import GENRES
-from music_genre.params import load_params
-from music_genre.preprocess import preprocess
-from music_genre.split import split_by, split_report
+from music_genre.core.params import load_params
+from music_genre.data.features import RAW_DTYPES
+from music_genre.data.genres import GENRES
+from music_genre.data.splits import split_by, split_report
+from music_genre.pipeline.check_data import check_table
+from music_genre.pipeline.preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = json.loads((ROOT / "data" / "reference_profile.json").read_text())

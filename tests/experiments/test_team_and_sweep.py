@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from conftest import copy_project, free_port, run, set_params, tool_env
+from music_genre.core.fileio import sha256_file
 from music_genre.experiments.sweep import experiment_name
-from music_genre.fileio import sha256_file
 
 pytestmark = pytest.mark.integration
 

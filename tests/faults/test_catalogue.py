@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from conftest import PROJECT_ROOT
-from music_genre.fileio import sha256_file
-from music_genre.preprocess import preprocess
-from music_genre.synthetic import generate
+from music_genre.core.fileio import sha256_file
+from music_genre.data.synthetic import generate
+from music_genre.pipeline.preprocess import preprocess
 
 
 class Workspace:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project, run, set_params, tool_env
-from music_genre.fileio import sha256_file
-from music_genre.synthetic import generate
+from music_genre.core.fileio import sha256_file
+from music_genre.data.synthetic import generate
 
 pytestmark = pytest.mark.integration
 

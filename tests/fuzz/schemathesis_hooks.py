@@ -15,7 +15,7 @@ from typing import Any
 
 import schemathesis
 
-from music_genre.features import RAW_DTYPES
+from music_genre.data.features import RAW_DTYPES
 from music_genre.serving.inputs import SONG_COLUMNS
 
 CSV = "text/csv"

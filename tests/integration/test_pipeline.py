@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import run, set_params
-from music_genre.get_data import MIRROR_ENV
+from music_genre.pipeline.get_data import MIRROR_ENV
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import clone_project, free_port, run
-from music_genre.fileio import sha256_file
+from music_genre.core.fileio import sha256_file
 from music_genre.serving.predict import Predictor
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def round_trip(project: Path, clone_dir: Path, env: dict[str, str]) -> Path:
     )
     original = Predictor.load(project / "models" / "model.joblib")
     pulled = Predictor.load(clone / "models" / "model.joblib")
-    from music_genre.synthetic import generate
+    from music_genre.data.synthetic import generate
 
     sample = generate(500, seed=9)
     assert (original.predict_proba(sample) == pulled.predict_proba(sample)).all()

@@ -5,7 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import as_request_songs
-from music_genre.features import OPTIONAL_COLUMNS
+from music_genre.data.features import OPTIONAL_COLUMNS
 from music_genre.serving.api import create_app
 from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
@@ -179,7 +179,7 @@ def test_values_outside_the_data_contract_are_422_naming_row_field_and_range(
 
 
 def test_ranges_come_from_the_data_contract(client):
-    from music_genre.schema import VALUE_RANGES
+    from music_genre.data.schema import VALUE_RANGES
 
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for model in ("Song", "Record"):

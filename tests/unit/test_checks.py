@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.checks import check_file, check_table, format_failures, sidak_alpha
-from music_genre.errors import DataValidationError
-from music_genre.profile import build_profile
+from music_genre.core.errors import DataValidationError
+from music_genre.data.profile import build_profile
+from music_genre.pipeline.check_data import check_file, check_table, format_failures, sidak_alpha
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ import struct
 import pandas as pd
 import pytest
 
-from music_genre.eda import genre_separation, run_eda
-from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from music_genre.preprocess import preprocess
-from music_genre.synthetic import generate
-from music_genre.tracks import label_conflicts
+from music_genre.data.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from music_genre.data.synthetic import generate
+from music_genre.data.tracks import label_conflicts
+from music_genre.pipeline.eda import genre_separation, run_eda
+from music_genre.pipeline.preprocess import preprocess
 
 IMAGES = (
     "genre_counts",

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from music_genre import model
-from music_genre.estimators import ESTIMATORS
-from music_genre.features import MODEL_INPUT_COLUMNS, TARGET
-from music_genre.params import load_params
+from music_genre.core.estimators import ESTIMATORS
+from music_genre.core.params import load_params
+from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
+from music_genre.data.synthetic import generate
+from music_genre.modeling import build as model
 from music_genre.serving.fastpath import compile_pipeline
-from music_genre.serving.inputs import SONG_COLUMNS
-from music_genre.serving.predict import Predictor, prepare_songs
-from music_genre.synthetic import generate
+from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
+from music_genre.serving.predict import Predictor
 
 PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
 SMALL = {
@@ -43,7 +43,7 @@ def fitted(request, synthetic_prepared_module):
 
 @pytest.fixture(scope="module")
 def synthetic_prepared_module():
-    from music_genre.preprocess import preprocess
+    from music_genre.pipeline.preprocess import preprocess
 
     return preprocess(generate(1500, seed=21))
 

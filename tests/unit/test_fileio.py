@@ -1,6 +1,6 @@
 import pytest
 
-from music_genre.fileio import atomic_path, write_json
+from music_genre.core.fileio import atomic_path, write_json
 
 
 def test_a_killed_writers_leftovers_are_removed_by_the_next_write(tmp_path):

@@ -3,10 +3,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from music_genre.errors import DataSourceError
-from music_genre.fileio import sha256_file
-from music_genre.get_data import MIRROR_ENV, get_data
-from music_genre.params import DataParams
+from music_genre.core.errors import DataSourceError
+from music_genre.core.fileio import sha256_file
+from music_genre.core.params import DataParams
+from music_genre.pipeline.get_data import MIRROR_ENV, get_data
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.metrics import (
+from music_genre.modeling.metrics import (
     CURVE_POINTS,
     classification_metrics,
     per_class_scores,

@@ -6,12 +6,13 @@ import pytest
 from scipy import sparse
 from sklearn.metrics import log_loss
 
-from music_genre import model, model_store
-from music_genre.errors import ModelIntegrityError, ParamsError
-from music_genre.features import MODEL_INPUT_COLUMNS, TARGET
-from music_genre.fileio import sha256_file
-from music_genre.params import load_params
-from music_genre.split import stratified_split
+from music_genre.core.errors import ModelIntegrityError, ParamsError
+from music_genre.core.fileio import sha256_file
+from music_genre.core.params import load_params
+from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
+from music_genre.data.splits import stratified_split
+from music_genre.modeling import build as model
+from music_genre.modeling import store as model_store
 
 PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
 SMALL_FOREST = {"n_estimators": 20, "max_depth": 8, "random_state": 0, "n_jobs": 2}

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from music_genre.errors import ParamsError
-from music_genre.params import load_params, parse_params
+from music_genre.core.errors import ParamsError
+from music_genre.core.params import load_params, parse_params
 
 PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
 

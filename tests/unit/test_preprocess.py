@@ -1,6 +1,6 @@
 import pandas as pd
 
-from music_genre.preprocess import add_text_feature, preprocess
+from music_genre.pipeline.preprocess import add_text_feature, preprocess
 
 
 def test_drops_duplicates_fills_text_and_keeps_dtypes(synthetic_raw):

@@ -1,5 +1,5 @@
-from music_genre.errors import DataFileError, DataValidationError
-from music_genre.runner import run_stage
+from music_genre.core.errors import DataFileError, DataValidationError
+from music_genre.core.runner import run_stage
 
 
 def test_pipeline_error_is_one_line_and_exit_1(capsys):

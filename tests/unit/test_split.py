@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from music_genre.errors import DataValidationError
-from music_genre.split import stratified_split
+from music_genre.core.errors import DataValidationError
+from music_genre.data.splits import stratified_split
 
 
 def test_stratified_and_seeded(synthetic_prepared):

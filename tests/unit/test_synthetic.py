@@ -1,8 +1,8 @@
 import pandas as pd
 
-from music_genre.features import RAW_DTYPES, TEXT_COLUMNS
-from music_genre.genres import GENRES
-from music_genre.synthetic import generate
+from music_genre.data.features import RAW_DTYPES, TEXT_COLUMNS
+from music_genre.data.genres import GENRES
+from music_genre.data.synthetic import generate
 
 
 def test_same_seed_same_table_and_other_seed_differs():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.tracking import RoundedLightGBMCallback, StageLive, log_curves
+from music_genre.modeling.tracking import RoundedLightGBMCallback, StageLive, log_curves
 
 
 def read_tsv(path):

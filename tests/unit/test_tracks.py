@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from music_genre.features import TARGET, TRACK_COLUMNS
-from music_genre.split import grouped_split, split_report, stratified_split
-from music_genre.tracks import label_conflicts, shared_tracks, track_ids
+from music_genre.data.features import TARGET, TRACK_COLUMNS
+from music_genre.data.splits import grouped_split, split_report, stratified_split
+from music_genre.data.tracks import label_conflicts, shared_tracks, track_ids
 
 
 def songs(rows):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from music_genre.errors import PipelineError
+from music_genre.core.errors import PipelineError
 from music_genre.experiments.task import GIT_REMOTE_NAME, ExperimentSpec, run_experiment
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"

@@ -392,7 +392,7 @@ def serve(
     """Run the API with uvicorn: `workers` processes, each loading the verified model once."""
     import uvicorn
 
-    from music_genre.errors import ParamsError
+    from music_genre.core.errors import ParamsError
 
     workers = default_workers() if workers is None else workers
     if workers < 1:

@@ -1,12 +1,12 @@
 """The lean path for a few songs: the fitted pipeline replayed on numpy arrays, without pandas.
 
-For one song, `Pipeline.predict_proba` spends ~15 ms building and checking pandas frames inside
-the ColumnTransformer around a booster that needs ~0.2 ms. This module reads the fitted
-parameters of the pipeline that `music_genre.model.build_pipeline` makes (median imputer and
-scaler, most-frequent imputer and ordinal encoder, TF-IDF) and applies the same arithmetic in the
-same order, so its probabilities are bit-identical to the pipeline's (tests compare them, and
-`compile_pipeline` compares them on probe rows before it is used). A pipeline of any other shape
-is not compiled; callers then use the pipeline itself.
+For one song, `Pipeline.predict_proba` spends ~15 ms building and checking pandas frames inside the
+ColumnTransformer around a booster that needs ~0.2 ms. This module reads the fitted parameters of
+the pipeline that `music_genre.modeling.build.build_pipeline` makes (median imputer and scaler,
+most-frequent imputer and ordinal encoder, TF-IDF) and applies the same arithmetic in the same
+order, so its probabilities are bit-identical to the pipeline's (tests compare them, and
+`compile_pipeline` compares them on probe rows before it is used). A pipeline of any other shape is
+not compiled; callers then use the pipeline itself.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from music_genre.estimators import ESTIMATORS
-from music_genre.features import TEXT_COLUMNS
+from music_genre.core.estimators import ESTIMATORS
+from music_genre.data.features import TEXT_COLUMNS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -235,8 +235,7 @@ def _two_steps(part: tuple[Any, Any]) -> tuple[tuple[Any, Any], Any]:
 def _agrees(compiled: CompiledPipeline, pipeline: Any, probe: pd.DataFrame) -> bool:
     import numpy as np
 
-    from music_genre.serving.inputs import SONG_COLUMNS
-    from music_genre.serving.predict import prepare_songs
+    from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
 
     songs = [
         {name: (None if _missing(value) else value) for name, value in row.items()}

@@ -1,9 +1,9 @@
 """What the API accepts: one song's fields, checked against the data contract, in every input form.
 
-The field names and types come from music_genre.features and the allowed ranges from the pandera
-data contract (music_genre.schema.VALUE_RANGES): a request is held to the same rules as the
-training data, and this module writes none of them down a second time. The same models produce
-the OpenAPI document, so what it promises is what the server checks.
+The field names and types come from music_genre.data.features and the allowed ranges from the
+pandera data contract (music_genre.data.schema.VALUE_RANGES): a request is held to the same rules
+as the training data, and this module writes none of them down a second time. The same models
+produce the OpenAPI document, so what it promises is what the server checks.
 
 Input forms (the MLflow scoring protocol and this project's own /predict):
 - `{"songs": [song, ...]}` (POST /predict): unknown fields are errors;
@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from annotated_types import Interval
 from pydantic import (
@@ -30,8 +30,13 @@ from pydantic import (
     model_validator,
 )
 
-from music_genre.features import OPTIONAL_COLUMNS, RAW_DTYPES, REQUIRED_INPUT_COLUMNS
-from music_genre.schema import VALUE_RANGES
+from music_genre.core.errors import DataFileError
+from music_genre.data.features import OPTIONAL_COLUMNS, RAW_DTYPES, REQUIRED_INPUT_COLUMNS
+from music_genre.data.schema import VALUE_RANGES
+from music_genre.pipeline.preprocess import add_text_feature
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SONG_COLUMNS: Final = (*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS)
 INT64_RANGE: Final = (-(2**63), 2**63 - 1)
@@ -330,3 +335,32 @@ def _check_rows(rows: int, limit: int, form: str) -> None:
 def _shape_error(loc: list[Any], message: str) -> InputError:
     detail = [{"loc": loc, "msg": message, "type": "value_error"}]
     return InputError(422, one_line(detail), detail)
+
+
+def prepare_songs(songs: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+    """Check the required columns, add absent optional ones as missing, derive text_feature."""
+    import pandas as pd
+
+    missing = [name for name in REQUIRED_INPUT_COLUMNS if name not in songs.columns]
+    if missing:
+        raise DataFileError(f"{source}: missing required column(s) {', '.join(missing)}")
+    for name in REQUIRED_INPUT_COLUMNS:
+        if not pd.api.types.is_numeric_dtype(songs[name]) or pd.api.types.is_bool_dtype(
+            songs[name]
+        ):
+            raise DataFileError(
+                f"{source}: column '{name}' must hold numbers, got {songs[name].dtype}"
+            )
+        if songs[name].isna().any():
+            row = int(songs[name].isna().to_numpy().argmax())
+            raise DataFileError(f"{source}: column '{name}' is empty in row {row}")
+    absent = {
+        name: pd.Series(
+            pd.NA if RAW_DTYPES[name] == "str" else float("nan"),
+            index=songs.index,
+            dtype=RAW_DTYPES[name],
+        )
+        for name in OPTIONAL_COLUMNS
+        if name not in songs.columns
+    }
+    return add_text_feature(songs.assign(**absent))

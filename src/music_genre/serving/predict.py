@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from music_genre.errors import DataFileError
-from music_genre.features import OPTIONAL_COLUMNS, RAW_DTYPES, REQUIRED_INPUT_COLUMNS
-from music_genre.preprocess import add_text_feature
+from music_genre.core.errors import DataFileError
+from music_genre.data.features import RAW_DTYPES
+from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,13 +41,13 @@ class Predictor:
 
     @classmethod
     def load(cls, model_path: str | os.PathLike[str], *, lean: bool = True) -> Predictor:
-        from music_genre.model_store import load_model
+        from music_genre.modeling.store import load_model
 
         pipeline, card = load_model(model_path)
         compiled = None
         if lean:
+            from music_genre.data.synthetic import generate
             from music_genre.serving.fastpath import compile_pipeline
-            from music_genre.synthetic import generate
 
             compiled = compile_pipeline(pipeline, probe=generate(PROBE_ROWS, seed=PROBE_SEED))
         return cls(pipeline, card, compiled)
@@ -57,8 +57,6 @@ class Predictor:
         if self.compiled is not None:
             return self.compiled.predict_proba(songs)
         import pandas as pd
-
-        from music_genre.serving.inputs import SONG_COLUMNS
 
         frame = pd.DataFrame.from_records(songs, columns=list(SONG_COLUMNS))
         frame = frame.astype({name: RAW_DTYPES[name] for name in frame.columns})
@@ -73,41 +71,12 @@ class Predictor:
         return self.pipeline.predict_proba(frame[self.card["input_columns"]])
 
 
-def prepare_songs(songs: pd.DataFrame, source: str = "input") -> pd.DataFrame:
-    """Check the required columns, add absent optional ones as missing, derive text_feature."""
-    import pandas as pd
-
-    missing = [name for name in REQUIRED_INPUT_COLUMNS if name not in songs.columns]
-    if missing:
-        raise DataFileError(f"{source}: missing required column(s) {', '.join(missing)}")
-    for name in REQUIRED_INPUT_COLUMNS:
-        if not pd.api.types.is_numeric_dtype(songs[name]) or pd.api.types.is_bool_dtype(
-            songs[name]
-        ):
-            raise DataFileError(
-                f"{source}: column '{name}' must hold numbers, got {songs[name].dtype}"
-            )
-        if songs[name].isna().any():
-            row = int(songs[name].isna().to_numpy().argmax())
-            raise DataFileError(f"{source}: column '{name}' is empty in row {row}")
-    absent = {
-        name: pd.Series(
-            pd.NA if RAW_DTYPES[name] == "str" else float("nan"),
-            index=songs.index,
-            dtype=RAW_DTYPES[name],
-        )
-        for name in OPTIONAL_COLUMNS
-        if name not in songs.columns
-    }
-    return add_text_feature(songs.assign(**absent))
-
-
 def predictions_frame(
     proba: np.ndarray, classes: list[str], with_probabilities: bool
 ) -> pd.DataFrame:
     import pandas as pd
 
-    from music_genre.metrics import predicted_labels
+    from music_genre.modeling.metrics import predicted_labels
 
     columns: dict[str, Any] = {PREDICTION_COLUMN: predicted_labels(proba, classes)}
     if with_probabilities:
@@ -206,7 +175,7 @@ def predict_file(
     import pyarrow as pa
     from tqdm import tqdm
 
-    from music_genre.fileio import atomic_path
+    from music_genre.core.fileio import atomic_path
 
     source, target = Path(input_path), Path(output_path)
     output_format = _suffix(target, OUTPUT_FORMATS, "output")

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from music_genre.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
-from music_genre.fileio import read_parquet, sha256_file
-from music_genre.params import Params
+from music_genre.core.fileio import read_parquet, sha256_file
+from music_genre.core.params import Params
+from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,11 @@ def train(
     The loss of every boosting round on the fitted rows and on the validation part is logged
     as dvclive steps (live for LightGBM, after the fit for the others).
     """
-    from music_genre import model, model_store
-    from music_genre.estimators import ESTIMATORS
-    from music_genre.split import split_by, split_report
-    from music_genre.tracking import (
+    from music_genre.core.estimators import ESTIMATORS
+    from music_genre.data.splits import split_by, split_report
+    from music_genre.modeling import build as model
+    from music_genre.modeling import store as model_store
+    from music_genre.modeling.tracking import (
         RoundedLightGBMCallback,
         StageLive,
         format_scores,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from music_genre.features import TARGET, TRACK_COLUMNS, TRACK_ID_COLUMN
+from music_genre.data.features import TARGET, TRACK_COLUMNS, TRACK_ID_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd

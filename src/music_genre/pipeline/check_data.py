@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.features import PROFILED_COLUMNS, TARGET, TRACK_COLUMNS
+from music_genre.data.features import PROFILED_COLUMNS, TARGET, TRACK_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,7 +133,7 @@ def track_checks(frame: pd.DataFrame, max_conflicting_share: float) -> dict[str,
 
     None when the columns that identify a track are not there (the schema reports that).
     """
-    from music_genre.tracks import label_conflicts
+    from music_genre.data.tracks import label_conflicts
 
     if frame.empty or not {*TRACK_COLUMNS, TARGET} <= set(frame.columns):
         return None
@@ -151,7 +151,7 @@ def check_table(
     Label conflicts are always counted; they fail the table only above
     `max_conflicting_share` of its rows.
     """
-    from music_genre.schema import preprocessed_schema
+    from music_genre.data.schema import preprocessed_schema
 
     schema = preprocessed_schema()
     failures = schema_failures(frame, schema)
@@ -223,8 +223,8 @@ def check_file(
     max_conflicting_share: float = 1.0,
 ) -> dict[str, Any]:
     """Check a table, write the report, and raise with the failure table if anything failed."""
-    from music_genre.errors import DataValidationError
-    from music_genre.fileio import read_json, read_parquet, write_json
+    from music_genre.core.errors import DataValidationError
+    from music_genre.core.fileio import read_json, read_parquet, write_json
 
     frame = read_parquet(table_path)
     report = check_table(frame, read_json(profile_path), family_alpha, max_conflicting_share)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from music_genre.errors import DataFileError
+from music_genre.core.errors import DataFileError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,8 +6,8 @@ from typing import Final
 
 import pandera.pandas as pa
 
-from music_genre.features import RAW_DTYPES, TARGET, TEXT_FEATURE
-from music_genre.genres import GENRES
+from music_genre.data.features import RAW_DTYPES, TARGET, TEXT_FEATURE
+from music_genre.data.genres import GENRES
 
 # Inclusive value ranges (the original boilerplate's data tests).
 VALUE_RANGES: Final = {

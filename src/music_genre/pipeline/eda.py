@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, RAW_COLUMNS, TARGET
-from music_genre.fileio import atomic_path, write_json
-from music_genre.tracks import label_conflicts, shared_tracks
+from music_genre.core.fileio import atomic_path, write_json
+from music_genre.data.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, RAW_COLUMNS, TARGET
+from music_genre.data.tracks import label_conflicts, shared_tracks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -296,7 +296,7 @@ def report_html(
 def run_eda(
     prepared_path: str, raw_path: str, output_dir: str, sample_rows: int, seed: int
 ) -> dict[str, Any]:
-    from music_genre.fileio import read_parquet
+    from music_genre.core.fileio import read_parquet
 
     frame = read_parquet(prepared_path, columns=[*RAW_COLUMNS])
     # Read like every other table, so a bad file gets the same one-line error.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from music_genre.errors import DataValidationError
-from music_genre.features import TARGET
+from music_genre.core.errors import DataValidationError
+from music_genre.data.features import TARGET
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ def grouped_split(
     A track's genre for the stratification is the one its copies carry most often, so the
     genres' shares come out as close to `test_size` as whole tracks allow (split_report).
     """
-    from music_genre.tracks import track_ids, track_label
+    from music_genre.data.tracks import track_ids, track_label
 
     tracks = track_ids(frame)
     units = (
@@ -93,7 +93,7 @@ def split_report(
     rest: pd.DataFrame, held_out: pd.DataFrame, group_by: str, what: str = "test"
 ) -> dict[str, Any]:
     """What a split achieved: rows and tracks per side, shared tracks, each genre's share."""
-    from music_genre.tracks import track_ids
+    from music_genre.data.tracks import track_ids
 
     rest_tracks, held_tracks = set(track_ids(rest)), track_ids(held_out)
     shared = held_tracks.isin(rest_tracks)
@@ -111,34 +111,3 @@ def split_report(
             str(genre): round(float(share), 6) for genre, share in sorted(per_genre.items())
         },
     }
-
-
-def segregate_file(
-    table_path: str,
-    check_report_path: str,
-    train_path: str,
-    test_path: str,
-    report_path: str,
-    *,
-    test_size: float,
-    seed: int,
-    group_by: str,
-) -> dict[str, Any]:
-    """Split the checked table; refuse if check_data's report does not say it passed.
-
-    Writes what the split achieved (split_report) to `report_path`.
-    """
-    from music_genre.fileio import read_json, read_parquet, write_json, write_parquet
-
-    report = read_json(check_report_path)
-    if not isinstance(report, dict) or report.get("passed") is not True:
-        raise DataValidationError(
-            f"{check_report_path}: the data checks did not pass; fix the data and run check_data"
-        )
-    frame = read_parquet(table_path, columns=[TARGET])
-    train, test = split_by(group_by, frame, test_size, seed)
-    achieved = split_report(train, test, group_by)
-    write_parquet(train, train_path)
-    write_parquet(test, test_path)
-    write_json(achieved, report_path)
-    return achieved

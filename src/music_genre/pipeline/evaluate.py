@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from music_genre.features import TARGET
-from music_genre.fileio import read_parquet
-from music_genre.metrics import (
+from music_genre.core.fileio import read_parquet
+from music_genre.data.features import TARGET
+from music_genre.modeling.metrics import (
     per_class_scores,
     precision_recall_points,
     predicted_labels,
@@ -36,8 +36,9 @@ def evaluate(
     n_threads: int = 1,
 ) -> dict[str, float]:
     """Score the model on the test split with at most `n_threads` threads (0: every core)."""
-    from music_genre import model, model_store
-    from music_genre.tracking import StageLive, format_scores, log_scores
+    from music_genre.modeling import build as model
+    from music_genre.modeling import store as model_store
+    from music_genre.modeling.tracking import StageLive, format_scores, log_scores
 
     pipeline, card = model_store.load_model(model_path)
     table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
@@ -99,7 +100,7 @@ def log_per_genre_curves(
 def log_feature_importances(
     live: Live, importances: Sequence[tuple[str, float]], measure: str
 ) -> None:
-    from music_genre.figures import feature_importance_figure
+    from music_genre.modeling.figures import feature_importance_figure
 
     rows = [{"feature": name, "importance": value} for name, value in importances]
     live.log_plot(
@@ -111,7 +112,7 @@ def log_feature_importances(
 def log_confusion_image(
     live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
 ) -> None:
-    from music_genre.figures import confusion_matrix_figure
+    from music_genre.modeling.figures import confusion_matrix_figure
 
     figure = confusion_matrix_figure(y_true, predicted_labels(proba, classes), classes)
     live.log_image("confusion_matrix.png", figure)

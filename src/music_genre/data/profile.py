@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.features import CATEGORY_COLUMNS, PROFILED_COLUMNS
+from music_genre.data.features import CATEGORY_COLUMNS, PROFILED_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,15 +11,15 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from music_genre.errors import DataValidationError, ParamsError
-from music_genre.estimators import ESTIMATORS, EstimatorSpec
-from music_genre.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TEXT_FEATURE
+from music_genre.core.errors import DataValidationError, ParamsError
+from music_genre.core.estimators import ESTIMATORS, EstimatorSpec
+from music_genre.data.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TEXT_FEATURE
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from music_genre.params import TfidfParams, TrainParams
+    from music_genre.core.params import TfidfParams, TrainParams
 
 TEXT_IMPORTANCE_NAME = f"{TEXT_FEATURE} (TF-IDF, summed)"
 

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from music_genre.errors import DataValidationError, PipelineError
+from music_genre.core.errors import DataValidationError, PipelineError
 
 LOG_LEVEL_ENV = "MUSIC_GENRE_LOG_LEVEL"
 

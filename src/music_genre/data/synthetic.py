@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.features import RAW_DTYPES, TARGET, TEXT_COLUMNS
-from music_genre.fileio import write_parquet
-from music_genre.profile import build_profile, quantile_levels
+from music_genre.core.fileio import write_parquet
+from music_genre.data.features import RAW_DTYPES, TARGET, TEXT_COLUMNS
+from music_genre.data.profile import build_profile, quantile_levels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ def build_spec(frame: pd.DataFrame) -> dict[str, Any]:
 
 @cache
 def load_spec() -> dict[str, Any]:
-    text = resources.files("music_genre").joinpath(SPEC_RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("music_genre.data").joinpath(SPEC_RESOURCE).read_text(encoding="utf-8")
     return json.loads(text)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from music_genre.features import TEXT_COLUMNS, TEXT_FEATURE
+from music_genre.data.features import TEXT_COLUMNS, TEXT_FEATURE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +30,7 @@ def preprocess(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def preprocess_file(raw_path: str, output_path: str) -> None:
-    from music_genre.fileio import read_parquet, write_parquet
+    from music_genre.core.fileio import read_parquet, write_parquet
 
     raw = read_parquet(raw_path, columns=TEXT_COLUMNS)
     prepared = preprocess(raw)

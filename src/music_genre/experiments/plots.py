@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from music_genre.errors import PipelineError
-from music_genre.fileio import atomic_path
+from music_genre.core.errors import PipelineError
+from music_genre.core.fileio import atomic_path
 
 # DVC's plot templates are Vega-Lite 5 specifications.
 VEGA_LITE_VERSION = "5.21"

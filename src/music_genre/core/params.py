@@ -15,8 +15,8 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
-from music_genre.errors import ParamsError
-from music_genre.estimators import ESTIMATORS
+from music_genre.core.errors import ParamsError
+from music_genre.core.estimators import ESTIMATORS
 
 SYNTHETIC_SOURCE = "synthetic"
 
@@ -65,7 +65,7 @@ class _TrainBase(Section):
 
 
 # One `train.<estimator>` mapping of keyword arguments per registered estimator, checked
-# against the estimator's own parameters when the model is built (music_genre.model).
+# against the estimator's own parameters when the model is built (music_genre.modeling.build).
 TrainParams = create_model(
     "TrainParams",
     __base__=_TrainBase,

@@ -15,9 +15,9 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from music_genre.errors import DataSourceError
-from music_genre.fileio import atomic_path, sha256_file
-from music_genre.params import SYNTHETIC_SOURCE, DataParams
+from music_genre.core.errors import DataSourceError
+from music_genre.core.fileio import atomic_path, sha256_file
+from music_genre.core.params import SYNTHETIC_SOURCE, DataParams
 
 MIRROR_ENV = "MUSIC_GENRE_DATA_MIRROR"
 DOWNLOAD_TIMEOUT_S = 60
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
     """Write the raw table described by `params` to `output`, verified against its sha256."""
     if params.source == SYNTHETIC_SOURCE:
-        from music_genre.synthetic import write_synthetic_table
+        from music_genre.data.synthetic import write_synthetic_table
 
         log.info(
             "generating a synthetic table of %d rows (seed %d)",
