@@ -144,7 +144,7 @@ class Workspace:
         """Rounds the model's early stopping kept (None for a forest)."""
         import joblib
 
-        from music_genre.modeling.build import boosting_rounds
+        from music_genre.modeling.fitting import boosting_rounds
 
         return boosting_rounds(joblib.load(self.root / "models" / "model.joblib"))
 

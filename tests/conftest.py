@@ -132,23 +132,32 @@ def set_params(project_dir: Path, **updates: object) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def small_model_params():
+    """The committed params with the default estimator made small (SMALL_MODEL_ARGUMENTS)."""
+    from music_genre.core.params import load_params
+
+    params = load_params(PROJECT_ROOT / "params.yaml")
+    estimator = params.train.model
+    small = {**getattr(params.train, estimator), **SMALL_MODEL_ARGUMENTS.get(estimator, {})}
+    return params.model_copy(update={"train": params.train.model_copy(update={estimator: small})})
+
+
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory) -> Path:
     """A small model of the default estimator, trained by the real train() on a synthetic
-    table; returns its path."""
-    from music_genre.core.params import load_params
+    table (beside it as train.parquet); returns its path."""
     from music_genre.pipeline.train import train
 
     workdir = tmp_path_factory.mktemp("small_model")
     train_path = workdir / "train.parquet"
     preprocess(generate(4000, seed=11)).to_parquet(train_path, index=False)
-    params = load_params(PROJECT_ROOT / "params.yaml")
-    estimator = params.train.model
-    small = {**getattr(params.train, estimator), **SMALL_MODEL_ARGUMENTS.get(estimator, {})}
-    params = params.model_copy(update={"train": params.train.model_copy(update={estimator: small})})
     model_path = workdir / "model.joblib"
     train(
-        params, str(train_path), str(model_path), str(workdir / "metrics"), str(workdir / "plots")
+        small_model_params(),
+        str(train_path),
+        str(model_path),
+        str(workdir / "metrics"),
+        str(workdir / "plots"),
     )
     return model_path
 

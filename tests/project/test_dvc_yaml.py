@@ -124,7 +124,9 @@ def test_the_walker_resolves_full_dotted_names_and_refuses_relative_imports(tmp_
     (package / "sub" / "leaf.py").write_text("from music_genre.top import something\n")
     script = tmp_path / "script.py"
     script.write_text("from music_genre.sub import leaf\nimport music_genre.sub.other\n")
-    used = {path.relative_to(tmp_path).as_posix() for path in package_modules_used(script, tmp_path)}
+    used = {
+        path.relative_to(tmp_path).as_posix() for path in package_modules_used(script, tmp_path)
+    }
     assert used == {
         "music_genre/__init__.py",
         "music_genre/sub/__init__.py",

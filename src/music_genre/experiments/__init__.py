@@ -1,1 +1,1 @@
-"""Experiments beyond one workspace: parameter sweeps on a Dask cluster and offline plots of runs."""
+"""Experiments beyond one workspace: sweeps on a Dask cluster, offline plots of runs."""

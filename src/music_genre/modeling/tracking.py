@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dvclive import Live
 from dvclive.lgbm import DVCLiveCallback
 
-from music_genre.modeling.build import round_significant
+from music_genre.modeling.canonical import round_significant
 from music_genre.modeling.metrics import classification_metrics, predicted_labels
 
 if TYPE_CHECKING:

@@ -36,28 +36,29 @@ def evaluate(
     n_threads: int = 1,
 ) -> dict[str, float]:
     """Score the model on the test split with at most `n_threads` threads (0: every core)."""
-    from music_genre.modeling import build as model
-    from music_genre.modeling import store as model_store
+    from music_genre.modeling.importances import feature_importances, permutation_importances
+    from music_genre.modeling.store import load_model
+    from music_genre.modeling.threads import limited_threads
     from music_genre.modeling.tracking import StageLive, format_scores, log_scores
 
-    pipeline, card = model_store.load_model(model_path)
+    pipeline, card = load_model(model_path)
     table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
     classes = card["classes"]
-    with model.limited_threads(n_threads):
+    with limited_threads(n_threads):
         proba = pipeline.predict_proba(table[card["input_columns"]])
 
     live = StageLive(metrics_dir, plots_dir)
     scores = log_scores(live, table[TARGET], proba, classes)
     log_per_genre_curves(live, table[TARGET], proba, classes)
     log_confusion_image(live, table[TARGET], proba, classes)
-    own = model.feature_importances(pipeline)
+    own = feature_importances(pipeline)
     if own is not None:
         importances, measure = own
     else:
         # Only for a model with no importances of its own: it costs a prediction of the
         # sampled rows per column and repeat.
-        with model.limited_threads(n_threads):
-            importances = model.permutation_importances(
+        with limited_threads(n_threads):
+            importances = permutation_importances(
                 pipeline, table[card["input_columns"]], table[TARGET], seed
             )
         measure = "mean drop in accuracy when the column is shuffled (test split)"

@@ -23,8 +23,17 @@ def train(
     """
     from music_genre.core.estimators import ESTIMATORS
     from music_genre.data.splits import split_by, split_report
-    from music_genre.modeling import build as model
-    from music_genre.modeling import store as model_store
+    from music_genre.modeling.build import build_pipeline
+    from music_genre.modeling.canonical import canonicalize_for_pickling
+    from music_genre.modeling.fitting import (
+        CURVE_METRIC,
+        Validation,
+        boosting_rounds,
+        fit,
+        loss_curves,
+    )
+    from music_genre.modeling.store import library_versions, save_model
+    from music_genre.modeling.threads import limited_threads
     from music_genre.modeling.tracking import (
         RoundedLightGBMCallback,
         StageLive,
@@ -39,10 +48,8 @@ def train(
     fit_part, validation_part = split_by(
         group_by, table, params.train.val_size, params.seed, what="validation"
     )
-    validation = model.Validation(
-        validation_part[list(MODEL_INPUT_COLUMNS)], validation_part[TARGET]
-    )
-    pipeline = model.build_pipeline(params.train, params.tfidf)
+    validation = Validation(validation_part[list(MODEL_INPUT_COLUMNS)], validation_part[TARGET])
+    pipeline = build_pipeline(params.train, params.tfidf)
     log.info(
         "fitting %s on %d rows (%d held out for validation)",
         params.train.model,
@@ -54,7 +61,7 @@ def train(
     # Steps are boosting rounds, counted from 1 as LightGBM counts them.
     live.step = 1
     live_curves = ESTIMATORS[params.train.model].takes_eval_set
-    model.fit(
+    fit(
         pipeline,
         fit_part[list(MODEL_INPUT_COLUMNS)],
         fit_part[TARGET],
@@ -64,18 +71,18 @@ def train(
         callbacks=[RoundedLightGBMCallback(live=live)] if live_curves else (),
     )
     if not live_curves:
-        curves = model.loss_curves(
+        curves = loss_curves(
             pipeline, fit_part[list(MODEL_INPUT_COLUMNS)], fit_part[TARGET], validation
         )
-        log_curves(live, curves, model.CURVE_METRIC)
+        log_curves(live, curves, CURVE_METRIC)
     # The curves' folder exists even for a model that exposes no per-round loss.
     (Path(live.plots_dir) / "metrics").mkdir(parents=True, exist_ok=True)
 
     classes = [str(name) for name in pipeline.classes_]
-    with model.limited_threads(params.train.n_threads):
+    with limited_threads(params.train.n_threads):
         proba = pipeline.predict_proba(validation.features)
     scores = log_scores(live, validation.target, proba, classes)
-    rounds = model.boosting_rounds(pipeline)
+    rounds = boosting_rounds(pipeline)
     if rounds is not None:
         live.log_metric("boosting_rounds", rounds, plot=False)
     live.end()
@@ -96,10 +103,10 @@ def train(
         },
         "boosting_rounds": rounds,
         "validation_metrics": scores,
-        "versions": model_store.library_versions(),
+        "versions": library_versions(),
     }
-    model.canonicalize_for_pickling(pipeline)
-    model_store.save_model(pipeline, card, model_path)
+    canonicalize_for_pickling(pipeline)
+    save_model(pipeline, card, model_path)
     return scores
 
 

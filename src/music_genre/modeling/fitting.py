@@ -1,0 +1,187 @@
+"""Fitting the model: evaluation sets for boosters, clear errors, and per-round loss curves."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from music_genre.core.errors import DataValidationError, ParamsError
+from music_genre.core.estimators import ESTIMATORS
+from music_genre.data.features import TEXT_FEATURE
+from music_genre.modeling.threads import limited_threads, resolve_threads
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+# Names of the loss curves train logs (dvclive metric names <set>/<metric>, one step per
+# boosting round, or per tree of a forest). LightGBM's names, so every model draws alike.
+TRAINING_CURVE = "training"
+VALIDATION_CURVE = "validation"
+CURVE_METRIC = "multi_logloss"
+
+
+class Validation(NamedTuple):
+    """The part of the train split held out from fitting, scored after every boosting round."""
+
+    features: pd.DataFrame
+    target: pd.Series
+
+
+def fit(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    model_name: str,
+    n_threads: int = 0,
+    *,
+    validation: Validation | None = None,
+    callbacks: Sequence[Callable[..., Any]] = (),
+) -> Pipeline:
+    """Fit the pipeline; boosters that take an evaluation set also see `validation`.
+
+    LightGBM gets the validation part (and the fitted rows, for the training curve) as
+    evaluation sets: its early stopping (`early_stopping_round`) watches the validation loss,
+    and `callbacks` are called after every boosting round.
+    """
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    spec = ESTIMATORS[model_name]
+    log.info("fitting with %d thread(s)", resolve_threads(n_threads))
+    try:
+        # The forest takes its threads from n_jobs instead.
+        with limited_threads(n_threads):
+            if spec.takes_eval_set:
+                _fit_with_eval_set(pipeline, features, target, validation, callbacks)
+            else:
+                pipeline.fit(features, target)
+    except InvalidParameterError as error:
+        raise ParamsError(f"params.yaml: train.{model_name}: {error}") from None
+    except ValueError as error:
+        if "empty vocabulary" in str(error):
+            raise DataValidationError(
+                f"column '{TEXT_FEATURE}': no words to build the TF-IDF vocabulary from "
+                "(are title and song_name all empty?)"
+            ) from None
+        raise
+    except Exception as error:
+        # LightGBM reports a bad parameter value as a LightGBMError from its C++ core.
+        if type(error).__name__ != "LightGBMError":
+            raise
+        raise ParamsError(f"params.yaml: train.{model_name}: {_first_line(error)}") from None
+    # A forest predicting with several threads adds tree probabilities in completion order,
+    # so the last digits of predict_proba (and every metric) would vary from run to run.
+    # LightGBM's predictions do not depend on threads, but its n_jobs is pickled with it:
+    # one fixed value keeps the model's bytes independent of the machine.
+    classifier = pipeline.named_steps["classifier"]
+    if "n_jobs" in classifier.get_params():
+        classifier.set_params(n_jobs=1)
+    return pipeline
+
+
+def _fit_with_eval_set(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    validation: Validation | None,
+    callbacks: Sequence[Callable[..., Any]],
+) -> None:
+    # The evaluation sets must be in the classifier's input space, so the preprocessor is
+    # fitted first, on the fitted rows only, exactly as Pipeline.fit would.
+    preprocessor, classifier = pipeline.named_steps["preprocessor"], pipeline[-1]
+    matrix = preprocessor.fit_transform(features, target)
+    eval_x, eval_y, names = [matrix], [target], [TRAINING_CURVE]
+    if validation is not None:
+        eval_x.append(preprocessor.transform(validation.features))
+        eval_y.append(validation.target)
+        names.append(VALIDATION_CURVE)
+    # The fitted rows are passed as the very same objects, so LightGBM scores them without
+    # building a second dataset and its early stopping ignores them (it skips "training").
+    # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier encodes string
+    # labels only when they come through eval_set.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
+        classifier.fit(
+            matrix,
+            target,
+            eval_set=list(zip(eval_x, eval_y, strict=True)),
+            eval_names=names,
+            callbacks=list(callbacks),
+        )
+
+
+def boosting_rounds(pipeline: Pipeline) -> int | None:
+    """The boosting rounds the fitted model predicts with (None for a forest)."""
+    classifier = pipeline.named_steps["classifier"]
+    best = getattr(classifier, "best_iteration_", None)
+    if best:  # LightGBM: the round early stopping chose (0 without early stopping)
+        return int(best)
+    rounds = getattr(classifier, "n_iter_", None)
+    return None if rounds is None else int(rounds)
+
+
+def loss_curves(
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, validation: Validation
+) -> dict[str, list[float]]:
+    """Per-round log loss of a fitted HistGradientBoosting model or forest, after the fit.
+
+    HistGradientBoosting records the loss of every iteration on its training rows and on its
+    own early-stopping split (nothing without early stopping). A forest has no rounds: its
+    curve is the log loss of the first k trees' averaged probabilities, k = 1..n_estimators.
+    LightGBM is not handled here: train logs it live, round by round.
+    """
+    import numpy as np
+
+    classifier = pipeline.named_steps["classifier"]
+    if hasattr(classifier, "train_score_"):
+        # scoring="loss" stores the negative loss; entry 0 is the model before any tree.
+        curves = {
+            TRAINING_CURVE: classifier.train_score_,
+            VALIDATION_CURVE: getattr(classifier, "validation_score_", np.array([])),
+        }
+        return {
+            name: [-float(v) for v in values[1:]]
+            for name, values in curves.items()
+            if len(values) > 1
+        }
+    if not hasattr(classifier, "estimators_"):
+        return {}
+    from sklearn.utils import check_array
+
+    curves = {}
+    for name, (rows, labels) in {
+        TRAINING_CURVE: (features, target),
+        VALIDATION_CURVE: (validation.features, validation.target),
+    }.items():
+        # Converted once to what the trees predict from, instead of once per tree.
+        matrix = check_array(
+            pipeline.named_steps["preprocessor"].transform(rows),
+            accept_sparse="csr",
+            dtype=np.float32,
+            accept_large_sparse=False,
+        )
+        truth = np.searchsorted(classifier.classes_, labels.to_numpy())
+        total = np.zeros((len(rows), len(classifier.classes_)))
+        curve = []
+        for count, tree in enumerate(classifier.estimators_, start=1):
+            total += tree.predict_proba(matrix, check_input=False)
+            curve.append(_log_loss(total / count, truth))
+        curves[name] = curve
+    return curves
+
+
+def _log_loss(proba: Any, truth: Any) -> float:
+    """Mean negative log probability of the true class (probabilities clipped at float eps)."""
+    import numpy as np
+
+    chosen = proba[np.arange(len(truth)), truth]
+    return float(-np.mean(np.log(np.clip(chosen, np.finfo(float).eps, 1.0))))
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

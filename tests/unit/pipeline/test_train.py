@@ -1,0 +1,68 @@
+"""pipeline.train: the stage's step, on the session's small model (conftest.small_model)."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from conftest import PROJECT_ROOT, SMALL_MODEL_ARGUMENTS, small_model_params
+from music_genre.core.fileio import sha256_file
+from music_genre.core.params import load_params
+from music_genre.data.features import MODEL_INPUT_COLUMNS
+from music_genre.modeling.store import load_model
+from music_genre.pipeline.train import train
+
+
+def _curve(plots_dir, name):
+    path = plots_dir / "metrics" / name / "multi_logloss.tsv"
+    with path.open() as handle:
+        return [float(row["multi_logloss"]) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def test_the_card_records_what_was_fitted_on_what(small_model):
+    pipeline, card = load_model(small_model)
+    train_file = small_model.parent / "train.parquet"
+    assert card["model"] == load_params(PROJECT_ROOT / "params.yaml").train.model
+    assert card["estimator"] == type(pipeline.named_steps["classifier"]).__name__
+    assert card["input_columns"] == list(MODEL_INPUT_COLUMNS)
+    assert card["classes"] == [str(name) for name in pipeline.classes_]
+    data = card["training_data"]
+    assert data["sha256"] == sha256_file(train_file)
+    assert data["validation_split"]["validation_rows_whose_track_is_also_in_rest"] == 0
+    assert data["fit_rows"] == data["validation_split"]["rows"]["rest"]
+    assert card["model_sha256"] == sha256_file(small_model)
+
+
+def test_metrics_params_and_one_curve_point_per_boosting_round(small_model):
+    workdir = small_model.parent
+    metrics = json.loads((workdir / "metrics" / "metrics.json").read_text())
+    _, card = load_model(small_model)
+    assert metrics["boosting_rounds"] == card["boosting_rounds"] > 0
+    for name in ("roc_auc", "accuracy", "f1_macro"):
+        assert 0 < metrics[name] <= 1
+        assert metrics[name] == pytest.approx(card["validation_metrics"][name])
+    # Rounds are counted from 1; the curves run to the last round fitted (early stopping may
+    # keep an earlier one).
+    for name in ("training", "validation"):
+        curve = _curve(workdir / "plots", name)
+        assert (
+            card["boosting_rounds"]
+            <= len(curve)
+            <= SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"]
+        )
+    logged = yaml.safe_load((workdir / "metrics" / "params.yaml").read_text())
+    assert logged["train"]["model"] == card["model"]
+
+
+def test_the_same_params_and_data_give_the_same_model_bytes(small_model, tmp_path):
+    """Trained again in this process, after other models: byte-identical."""
+    again = tmp_path / "model.joblib"
+    train(
+        small_model_params(),
+        str(small_model.parent / "train.parquet"),
+        str(again),
+        str(tmp_path / "metrics"),
+        str(tmp_path / "plots"),
+    )
+    assert sha256_file(again) == sha256_file(small_model)
