@@ -6,7 +6,7 @@ import yaml
 from music_genre.core.errors import ParamsError
 from music_genre.core.params import load_params, parse_params
 
-PARAMS_FILE = Path(__file__).resolve().parents[2] / "params.yaml"
+PARAMS_FILE = Path(__file__).resolve().parents[3] / "params.yaml"
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from music_genre.experiments.sweep import SweepError, check_overrides, expand, experiment_name
 
-PROJECT = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[3]
 
 
 def test_the_grid_is_dvcs_own_expansion():

@@ -11,12 +11,13 @@ from music_genre.core.estimators import ESTIMATORS
 from music_genre.core.params import load_params
 from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
 from music_genre.data.synthetic import generate
-from music_genre.modeling import build as model
+from music_genre.modeling.build import build_pipeline
+from music_genre.modeling.fitting import fit
 from music_genre.serving.fastpath import compile_pipeline
 from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
 from music_genre.serving.predict import Predictor
 
-PARAMS = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+PARAMS = load_params(Path(__file__).resolve().parents[3] / "params.yaml")
 SMALL = {
     "lightgbm": {"n_estimators": 30, "early_stopping_round": None},
     "random_forest": {"n_estimators": 15, "max_depth": 8},
@@ -36,9 +37,9 @@ def fitted(request, synthetic_prepared_module):
     name = request.param
     arguments = {**getattr(PARAMS.train, name), **SMALL[name]}
     train = PARAMS.train.model_copy(update={"model": name, name: arguments})
-    pipeline = model.build_pipeline(train, PARAMS.tfidf)
+    pipeline = build_pipeline(train, PARAMS.tfidf)
     frame = synthetic_prepared_module
-    return model.fit(pipeline, frame[list(MODEL_INPUT_COLUMNS)], frame[TARGET], name)
+    return fit(pipeline, frame[list(MODEL_INPUT_COLUMNS)], frame[TARGET], name)
 
 
 @pytest.fixture(scope="module")
