@@ -234,24 +234,41 @@ def clone_project(source: Path, destination: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthetic_project(tmp_path_factory) -> Path:
+def synthetic_project(tmp_path_factory, worker_id) -> Path:
     """A project copy whose pipeline ran on a small synthetic table with the default model
-    (fewer rounds), results committed.
+    (fewer rounds), results committed: built once per pytest run, however many xdist workers.
 
-    Tests clone it with clone_project() instead of re-running the pipeline.
+    Tests clone it with clone_project() (git repository + DVC cache) instead of re-running the
+    pipeline; none of them changes it.
     """
-    project = copy_project(tmp_path_factory.mktemp("synthetic") / "project")
-    set_params(
-        project,
-        data__source="synthetic",
-        data__sha256=None,
-        data__synthetic_rows=3000,
-        train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
-    )
-    run(["dvc", "repro"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "pipeline results on a synthetic table"], project)
+    from filelock import FileLock
+
+    # Every worker's base temp dir is below one directory per run; outside xdist, the run's own.
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    project = shared / "synthetic_project" / "project"
+    with FileLock(str(shared / "synthetic_project.lock")):
+        if not (project / BUILT_MARKER).is_file():
+            if project.parent.exists():
+                shutil.rmtree(project.parent)  # a build that failed half-way
+            copy_project(project)
+            set_params(
+                project,
+                data__source="synthetic",
+                data__sha256=None,
+                data__synthetic_rows=3000,
+                train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
+            )
+            run(["dvc", "repro"], project)
+            run(["git", "add", "-A"], project)
+            run(["git", "commit", "-qm", "pipeline results on a synthetic table"], project)
+            (project / BUILT_MARKER).write_text("built\n")
     return project
+
+
+# Written inside .git once the shared project is complete, so a half-built one is rebuilt.
+BUILT_MARKER = Path(".git") / "music-genre-built"
 
 
 @contextmanager

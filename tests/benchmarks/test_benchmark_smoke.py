@@ -8,7 +8,7 @@ import pytest
 
 from conftest import PROJECT_ROOT, tool_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 
 def run_benchmark(cwd, *args):

@@ -21,33 +21,27 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_project, free_port, run, set_params, tool_env
+from conftest import clone_project, free_port, run, set_params, tool_env
 from music_genre.core.fileio import sha256_file
 from music_genre.experiments.sweep import experiment_name
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 GRID = ["train.lightgbm.num_leaves=5,9,13"]
 
 
 @pytest.fixture(scope="module")
-def remotes(tmp_path_factory) -> dict[str, Path]:
-    """Person A's project, run and pushed: the git remote holds main, the DVC remote its data."""
+def remotes(tmp_path_factory, synthetic_project) -> dict[str, Path]:
+    """Person A's project, run and pushed: the git remote holds main, the DVC remote its data.
+
+    A clone of the shared synthetic project (small LightGBM), so nothing is re-run here."""
     root = tmp_path_factory.mktemp("team")
-    project = copy_project(root / "alice")
-    set_params(
-        project,
-        data__source="synthetic",
-        data__sha256=None,
-        data__synthetic_rows=3000,
-        train__lightgbm__n_estimators=40,
-    )
+    project = clone_project(synthetic_project, root / "alice")
+    run(["git", "remote", "remove", "origin"], project)
     run(["git", "init", "-q", "--bare", str(root / "remote.git")], root)
     run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], root / "remote.git")
     run(["dvc", "remote", "add", "-f", "-d", "team", str(root / "dvc-store")], project)
-    run(["dvc", "repro"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "baseline"], project)
+    run(["git", "commit", "-qam", "the team's DVC remote"], project)
     run(["git", "remote", "add", "origin", str(root / "remote.git")], project)
     run(["git", "push", "-q", "origin", "main"], project)
     run(["dvc", "push"], project)

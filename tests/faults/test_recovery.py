@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, run, set_params, tool_env
+from conftest import clone_project, copy_project, run, set_params, tool_env
 from music_genre.core.fileio import sha256_file
 from music_genre.data.synthetic import generate
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 TRACKED = (
     "data/raw/songs.parquet",
@@ -26,7 +26,7 @@ TRACKED = (
 )
 
 
-def synthetic_project(root: Path, rows: int = 6000, trees: int = 100) -> Path:
+def forest_project(root: Path, rows: int, trees: int) -> Path:
     project = copy_project(root)
     set_params(
         project,
@@ -43,11 +43,9 @@ def hashes(project: Path) -> dict[str, str]:
     return {name: sha256_file(project / name) for name in TRACKED}
 
 
-def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path):
-    project = synthetic_project(tmp_path / "project")
-    run(["dvc", "repro"], project)
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-qm", "good run"], project)
+def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path, synthetic_project):
+    # The shared synthetic project's committed run is the good one.
+    project = clone_project(synthetic_project, tmp_path / "project")
     good = hashes(project)
 
     bad = generate(2000, seed=1)
@@ -65,11 +63,11 @@ def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path):
 
 
 def test_sigkill_during_train_then_repro_gives_the_uninterrupted_metrics(tmp_path):
-    reference = synthetic_project(tmp_path / "reference", rows=10_000, trees=200)
+    reference = forest_project(tmp_path / "reference", rows=10_000, trees=200)
     run(["dvc", "repro"], reference)
     expected = (reference / "metrics/evaluate/metrics.json").read_text()
 
-    project = synthetic_project(tmp_path / "project", rows=10_000, trees=200)
+    project = forest_project(tmp_path / "project", rows=10_000, trees=200)
     process = subprocess.Popen(
         ["dvc", "repro"],
         cwd=project,
@@ -106,9 +104,10 @@ def test_sigkill_during_train_then_repro_gives_the_uninterrupted_metrics(tmp_pat
     )
 
 
-def test_unreachable_remote_fails_clearly_and_touches_no_local_data(tmp_path, closed_port):
-    project = synthetic_project(tmp_path / "project", rows=2000, trees=20)
-    run(["dvc", "repro"], project)
+def test_unreachable_remote_fails_clearly_and_touches_no_local_data(
+    tmp_path, closed_port, synthetic_project
+):
+    project = clone_project(synthetic_project, tmp_path / "project")
     before = hashes(project)
     run(["dvc", "remote", "add", "broken", f"http://127.0.0.1:{closed_port}/store"], project)
     pushed = run(["dvc", "push", "-r", "broken"], project, check=False)

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import serving, tool_env
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 MIN_REQUESTS = 1000
 EXAMPLES_PER_OPERATION = 200

@@ -1,4 +1,5 @@
-"""Experiments: queued sweeps, branch comparisons, and the second estimator, with real dvc."""
+"""Experiments: queued sweeps, branch comparisons, and the second estimator, with real dvc
+(system tier: each runs several stages on a clone of the shared synthetic project)."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 
 from conftest import clone_project, run, set_params
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 
 def test_queued_sweep_runs_every_combination(synthetic_project, tmp_path):
@@ -72,21 +73,3 @@ def test_hist_gradient_boosting_runs_end_to_end(synthetic_project, tmp_path):
     # Its curves come from train_score_/validation_score_, one row per iteration.
     curve = (project / "plots/train/metrics/validation/multi_logloss.tsv").read_text().splitlines()
     assert curve[0] == "step\tmulti_logloss" and len(curve) - 1 == card["boosting_rounds"]
-
-
-def test_training_curves_are_a_dvc_plot(synthetic_project, tmp_path):
-    """The default model's loss per round, as `dvc plots show` renders it (no re-run)."""
-    project = clone_project(synthetic_project, tmp_path / "project")
-    shown = json.loads(run(["dvc", "plots", "show", "--json", "training_curves"], project).stdout)
-    points = [
-        point
-        for plot in shown["data"]["training_curves"]
-        for point in plot["content"]["data"]["values"]
-    ]
-    # Both curves (the files' common folder is left out of their names), one row a round.
-    files = {point["filename"] for point in points}
-    assert files == {"training/multi_logloss.tsv", "validation/multi_logloss.tsv"}
-    rounds = json.loads((project / "metrics/train/metrics.json").read_text())
-    steps = sorted({int(point["step"]) for point in points})
-    assert steps[0] == 1 and steps[-1] == rounds["step"]
-    assert rounds["boosting_rounds"] <= rounds["step"]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import clone_project, run
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 REQUIRE_CHROMIUM_ENV = "MUSIC_GENRE_REQUIRE_CHROMIUM"
 

@@ -1,15 +1,14 @@
 """The real `dvc repro` in a temporary git copy of the project."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import run, set_params
+from conftest import SMALL_MODEL_ARGUMENTS, copy_project, run, set_params
 from music_genre.pipeline.get_data import MIRROR_ENV
-
-pytestmark = pytest.mark.integration
 
 STAGES = ("get_data", "preprocess", "check_data", "segregate", "train", "evaluate", "eda")
 
@@ -35,6 +34,7 @@ def read_metrics(project: Path) -> dict:
     }
 
 
+@pytest.mark.system
 def test_repro_on_the_real_data(project, real_data):
     mirror = {MIRROR_ENV: str(real_data.parent)}
     first = run(["dvc", "repro"], project, **mirror)
@@ -61,17 +61,46 @@ def test_repro_on_the_real_data(project, real_data):
     assert run(["git", "diff", "--stat", "--", "dvc.lock", "metrics"], project).stdout == ""
 
 
-def test_synthetic_source_runs_end_to_end(project):
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The default tier's one end-to-end `dvc repro`: a small synthetic table, the default
+    estimator with fewer rounds."""
+    project = copy_project(tmp_path_factory.mktemp("synthetic_run") / "project")
     set_params(
         project,
         data__source="synthetic",
         data__sha256=None,
         data__synthetic_rows=4000,
-        train__model="random_forest",
+        train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
     )
-    result = run(["dvc", "repro"], project)
+    return project, run(["dvc", "repro"], project)
+
+
+def test_synthetic_source_runs_end_to_end(synthetic_run):
+    project, result = synthetic_run
     assert ran_stages(result.stdout) == list(STAGES)
+    for path in declared_outputs(project):
+        assert path.exists(), path
     assert read_metrics(project)["evaluate"]["roc_auc"] > 0.8
+    assert ran_stages(run(["dvc", "repro"], project).stdout) == []
+
+
+def test_training_curves_are_a_dvc_plot(synthetic_run):
+    """The default model's loss per round, as `dvc plots show` renders it (no re-run)."""
+    project, _ = synthetic_run
+    shown = json.loads(run(["dvc", "plots", "show", "--json", "training_curves"], project).stdout)
+    points = [
+        point
+        for plot in shown["data"]["training_curves"]
+        for point in plot["content"]["data"]["values"]
+    ]
+    # Both curves (the files' common folder is left out of their names), one row a round.
+    files = {point["filename"] for point in points}
+    assert files == {"training/multi_logloss.tsv", "validation/multi_logloss.tsv"}
+    rounds = json.loads((project / "metrics/train/metrics.json").read_text())
+    steps = sorted({int(point["step"]) for point in points})
+    assert steps[0] == 1 and steps[-1] == rounds["step"]
+    assert rounds["boosting_rounds"] <= rounds["step"]
 
 
 def test_a_table_failing_the_schema_stops_at_check_data(project, tmp_path, synthetic_raw):

@@ -9,7 +9,7 @@ import pytest
 from conftest import as_request_songs, serving, serving_process
 from music_genre.serving.predict import Predictor
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 REQUESTS = 2000
 CONCURRENCY = 16

@@ -20,7 +20,7 @@ from conftest import clone_project, free_port, run
 from music_genre.core.fileio import sha256_file
 from music_genre.serving.predict import Predictor
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.system
 
 SSHD = Path("/usr/sbin/sshd")
 REQUIRE_SSHD_ENV = "MUSIC_GENRE_REQUIRE_SSHD"

@@ -2,16 +2,19 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT, SMALL_MODEL_ARGUMENTS, small_model_params
+from conftest import PROJECT_ROOT, SMALL_MODEL_ARGUMENTS
 from music_genre.core.fileio import sha256_file
 from music_genre.core.params import load_params
 from music_genre.data.features import MODEL_INPUT_COLUMNS
 from music_genre.modeling.store import load_model
-from music_genre.pipeline.train import train
 
 
 def _curve(plots_dir, name):
@@ -55,14 +58,38 @@ def test_metrics_params_and_one_curve_point_per_boosting_round(small_model):
     assert logged["train"]["model"] == card["model"]
 
 
-def test_the_same_params_and_data_give_the_same_model_bytes(small_model, tmp_path):
-    """Trained again in this process, after other models: byte-identical."""
-    again = tmp_path / "model.joblib"
-    train(
-        small_model_params(),
-        str(small_model.parent / "train.parquet"),
-        str(again),
-        str(tmp_path / "metrics"),
-        str(tmp_path / "plots"),
-    )
-    assert sha256_file(again) == sha256_file(small_model)
+TRAIN_IN_A_FRESH_PROCESS = """
+import sys
+from conftest import small_model_params
+from music_genre.pipeline.train import train
+params = small_model_params()
+threads = params.train.model_copy(update={"n_threads": int(sys.argv[2])})
+params = params.model_copy(update={"train": threads})
+train(params, sys.argv[1], sys.argv[3], sys.argv[3] + ".metrics", sys.argv[3] + ".plots")
+"""
+
+
+def test_the_same_params_and_data_give_the_same_model_bytes_on_any_thread_count(
+    small_model, tmp_path
+):
+    """As dvc runs the stage: a fresh process each time, here with 1 and with 2 threads."""
+    hashes = []
+    for threads in (1, 2):
+        output = tmp_path / f"threads{threads}" / "model.joblib"
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                TRAIN_IN_A_FRESH_PROCESS,
+                str(small_model.parent / "train.parquet"),
+                str(threads),
+                str(output),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        hashes.append(sha256_file(output))
+    assert hashes[0] == hashes[1]
