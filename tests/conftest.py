@@ -260,15 +260,18 @@ def synthetic_project(tmp_path_factory, worker_id) -> Path:
                 data__synthetic_rows=3000,
                 train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
             )
-            run(["dvc", "repro"], project)
+            repro = run(["dvc", "repro"], project)
             run(["git", "add", "-A"], project)
             run(["git", "commit", "-qm", "pipeline results on a synthetic table"], project)
+            (project / REPRO_LOG).write_text(repro.stdout)
             (project / BUILT_MARKER).write_text("built\n")
     return project
 
 
-# Written inside .git once the shared project is complete, so a half-built one is rebuilt.
+# Written inside .git once the shared project is complete, so a half-built one is rebuilt;
+# beside it, what its `dvc repro` printed.
 BUILT_MARKER = Path(".git") / "music-genre-built"
+REPRO_LOG = Path(".git") / "music-genre-repro.log"
 
 
 @contextmanager

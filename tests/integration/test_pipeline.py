@@ -1,13 +1,12 @@
 """The real `dvc repro` in a temporary git copy of the project."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import SMALL_MODEL_ARGUMENTS, copy_project, run, set_params
+from conftest import REPRO_LOG, clone_project, run, set_params
 from music_genre.pipeline.get_data import MIRROR_ENV
 
 STAGES = ("get_data", "preprocess", "check_data", "segregate", "train", "evaluate", "eda")
@@ -61,33 +60,20 @@ def test_repro_on_the_real_data(project, real_data):
     assert run(["git", "diff", "--stat", "--", "dvc.lock", "metrics"], project).stdout == ""
 
 
-@pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The default tier's one end-to-end `dvc repro`: a small synthetic table, the default
-    estimator with fewer rounds."""
-    project = copy_project(tmp_path_factory.mktemp("synthetic_run") / "project")
-    set_params(
-        project,
-        data__source="synthetic",
-        data__sha256=None,
-        data__synthetic_rows=4000,
-        train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
-    )
-    return project, run(["dvc", "repro"], project)
-
-
-def test_synthetic_source_runs_end_to_end(synthetic_run):
-    project, result = synthetic_run
-    assert ran_stages(result.stdout) == list(STAGES)
+def test_synthetic_source_runs_end_to_end(synthetic_project, tmp_path):
+    """The default tier's one end-to-end `dvc repro` is the shared synthetic project's own
+    (a small synthetic table, the default estimator with fewer rounds)."""
+    assert ran_stages((synthetic_project / REPRO_LOG).read_text()) == list(STAGES)
+    project = clone_project(synthetic_project, tmp_path / "project")
     for path in declared_outputs(project):
         assert path.exists(), path
     assert read_metrics(project)["evaluate"]["roc_auc"] > 0.8
     assert ran_stages(run(["dvc", "repro"], project).stdout) == []
 
 
-def test_training_curves_are_a_dvc_plot(synthetic_run):
+def test_training_curves_are_a_dvc_plot(synthetic_project, tmp_path):
     """The default model's loss per round, as `dvc plots show` renders it (no re-run)."""
-    project, _ = synthetic_run
+    project = clone_project(synthetic_project, tmp_path / "project")
     shown = json.loads(run(["dvc", "plots", "show", "--json", "training_curves"], project).stdout)
     points = [
         point
