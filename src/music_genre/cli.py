@@ -100,6 +100,18 @@ def _plots(args: argparse.Namespace) -> None:
         raise PipelineError(f"dvc plots {args.plots_command} exited with status {code}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    import logging
+
+    from music_genre.core.errors import PipelineError
+    from music_genre.experiments.report import write_report
+
+    outcome = write_report(args.base, args.out, args.fail_on)
+    logging.getLogger("music_genre.cli").info("report written to %s", outcome.path)
+    if outcome.violations:
+        raise PipelineError(f"merge gate failed: {'; '.join(outcome.violations)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="music-genre", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="passed to dvc plots (revisions, targets, -o DIR, ...)",
     )
     plots.set_defaults(handler=_plots)
+
+    report = commands.add_parser(
+        "report",
+        help="Markdown report (and PNG plots) of what the workspace changed against BASE",
+    )
+    report.add_argument("base", metavar="BASE", help="git revision to compare with, e.g. main")
+    report.add_argument("--out", default="report", help="output folder (default: report)")
+    report.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        metavar="METRIC:DELTA",
+        help="exit 1 after writing the report if METRIC moves beyond DELTA: roc_auc:-0.002 "
+        "fails on a drop of more than 0.002, log_loss:0.01 on a rise of more than 0.01; "
+        "train.<metric> for validation metrics (repeatable)",
+    )
+    report.set_defaults(handler=_report)
     return parser
 
 

@@ -1,0 +1,166 @@
+"""`music-genre report` on a real git + DVC repository: a base commit with a random forest and
+a second commit that switches to LightGBM with fewer leaves, both run by `dvc repro`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import clone_project, run, set_params
+from music_genre.cli import main
+from music_genre.experiments.report import PLOTS, Gate, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def history(synthetic_project, tmp_path_factory) -> tuple[Path, str]:
+    """(project, base commit): base = a small random forest, HEAD = LightGBM with 7 leaves."""
+    project = clone_project(synthetic_project, tmp_path_factory.mktemp("report") / "project")
+    set_params(
+        project,
+        train__model="random_forest",
+        train__random_forest__n_estimators=20,
+        train__random_forest__max_depth=8,
+    )
+    run(["dvc", "repro"], project)
+    run(["git", "commit", "-qam", "a small forest"], project)
+    base = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    set_params(project, train__model="lightgbm", train__lightgbm__num_leaves=7)
+    run(["dvc", "repro"], project)
+    run(["git", "commit", "-qam", "LightGBM, 7 leaves"], project)
+    return project, base
+
+
+@pytest.fixture(scope="module")
+def report(history, tmp_path_factory) -> tuple[Path, str]:
+    project, base = history
+    out = tmp_path_factory.mktemp("out")
+    outcome = write_report(base, out, ["roc_auc:-1"], repo=project)
+    assert outcome.changed and outcome.violations == []
+    return out, outcome.path.read_text()
+
+
+def _rows(markdown: str, section: str) -> dict[str, list[str]]:
+    """The table rows under a heading, by their first cell."""
+    part = markdown.split(f"## {section}\n", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in part.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+    return {row[0]: row[1:] for row in cells}
+
+
+def _metrics(project: Path, rev: str, name: str) -> dict:
+    shown = run(["git", "show", f"{rev}:metrics/{name}/metrics.json"], project).stdout
+    return json.loads(shown)
+
+
+def test_the_params_that_changed_with_old_and_new(report):
+    _, markdown = report
+    params = _rows(markdown, "Params")
+    assert params["`train.model`"] == ["`random_forest`", "`lightgbm`"]
+    assert params["`train.lightgbm.num_leaves`"][1] == "7"
+    assert "`train.random_forest.n_estimators`" not in params  # unchanged since the base
+
+
+def test_metrics_old_new_and_delta_come_from_the_two_commits(history, report):
+    project, base = history
+    _, markdown = report
+    metrics = _rows(markdown, "Metrics")
+    old, new = _metrics(project, base, "evaluate"), _metrics(project, "HEAD", "evaluate")
+    for name in ("roc_auc", "accuracy", "f1_macro", "log_loss"):
+        assert metrics[f"test {name}" + (" (ovo)" if name == "roc_auc" else "")] == [
+            f"{old[name]:.5f}",
+            f"{new[name]:.5f}",
+            f"{new[name] - old[name]:+.5f}",
+        ]
+    # A forest has no boosting rounds: the metric is new in the second commit.
+    rounds = _metrics(project, "HEAD", "train")["boosting_rounds"]
+    assert metrics["boosting rounds"] == ["—", f"{rounds:,}", "new"]
+
+
+def test_per_genre_movers_and_the_model_card(report):
+    _, markdown = report
+    movers = _rows(markdown, "Metrics")  # the F1 table is the last table of that section
+    section = markdown.split("### Per-genre F1 (test): largest gains and losses\n", 1)[1]
+    deltas = [float(m) for m in re.findall(r"\| ([+-]\d\.\d{5}) \|\n", section.split("##")[0])]
+    assert 0 < len(deltas) <= 6
+    assert deltas == sorted(d for d in deltas if d > 0)[::-1] + sorted(d for d in deltas if d < 0)
+    assert movers
+    card = _rows(markdown, "Model card")
+    assert card["estimator"] == ["`RandomForestClassifier`", "`LGBMClassifier`"]
+
+
+def test_every_plot_is_a_png_of_both_revisions(report):
+    out, markdown = report
+    for file, caption in PLOTS.values():
+        data = (out / file).read_bytes()
+        assert data.startswith(PNG_SIGNATURE), file
+        with Image.open(out / file) as image:
+            assert image.size[0] > 200 and image.size[1] > 200
+        assert f"![{caption}]({file})" in markdown
+
+
+def test_no_change_is_one_line_and_draws_nothing(history, tmp_path):
+    project, _ = history
+    outcome = write_report("HEAD", tmp_path, repo=project, render=_no_render)
+    assert not outcome.changed
+    lines = outcome.path.read_text().splitlines()
+    assert lines[-1] == (
+        "No change against `HEAD`: params, metrics, data checks and plots are the same."
+    )
+    assert not list(tmp_path.glob("*.png"))
+
+
+def _no_render(spec):
+    raise AssertionError("nothing to draw when nothing changed")
+
+
+def _stub_render(spec):
+    return PNG_SIGNATURE
+
+
+def test_fail_on_fails_after_writing_and_passes_within_the_delta(history, tmp_path, monkeypatch):
+    project, base = history
+    old, new = _metrics(project, base, "evaluate"), _metrics(project, "HEAD", "evaluate")
+    change = new["log_loss"] - old["log_loss"]
+    monkeypatch.chdir(project)
+    monkeypatch.setattr("music_genre.experiments.report._render_png", _stub_render)
+    # The gate's direction follows its sign: allow a little less than the change, then more.
+    strict = f"log_loss:{change * 0.5:+.6f}"
+    generous = f"log_loss:{change * 2:+.6f}"
+    assert main(["report", base, "--out", str(tmp_path / "strict"), "--fail-on", strict]) == 1
+    assert "## Merge gate: failed" in (tmp_path / "strict" / "report.md").read_text()
+    assert main(["report", base, "--out", str(tmp_path / "ok"), "--fail-on", generous]) == 0
+    assert "## Merge gate: passed" in (tmp_path / "ok" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (["no-such-rev"], "report: 'no-such-rev' is not a git revision"),
+        (["HEAD", "--fail-on", "roc_auc"], "--fail-on 'roc_auc': expected METRIC:DELTA"),
+        (["HEAD", "--fail-on", "roc_auc:lots"], "--fail-on 'roc_auc:lots': expected METRIC:DELTA"),
+    ],
+)
+def test_bad_input_is_one_line(history, tmp_path, monkeypatch, capsys, case):
+    arguments, message = case
+    project, _ = history
+    monkeypatch.chdir(project)
+    assert main(["report", *arguments, "--out", str(tmp_path)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"music-genre report: error: {message}")
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_gates_parse_files_and_directions():
+    assert Gate.parse("roc_auc:-0.002") == Gate("evaluate", "roc_auc", -0.002)
+    assert Gate.parse("train.log_loss:0.01") == Gate("train", "log_loss", 0.01)
+    assert Gate.parse("validation.multi_logloss:0.1").metric == "validation.multi_logloss"
+    assert Gate("evaluate", "roc_auc", -0.002).violated_by(-0.003)
+    assert not Gate("evaluate", "roc_auc", -0.002).violated_by(-0.001)
+    assert Gate("evaluate", "log_loss", 0.01).violated_by(0.02)
+    assert not Gate("evaluate", "log_loss", 0.01).violated_by(-0.5)
