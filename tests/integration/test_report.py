@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from conftest import clone_project, run, set_params
@@ -164,3 +165,20 @@ def test_gates_parse_files_and_directions():
     assert not Gate("evaluate", "roc_auc", -0.002).violated_by(-0.001)
     assert Gate("evaluate", "log_loss", 0.01).violated_by(0.02)
     assert not Gate("evaluate", "log_loss", 0.01).violated_by(-0.5)
+
+
+def test_each_plot_is_drawn_as_dvc_yaml_defines_it(history, tmp_path):
+    """Template, title and axes from dvc.yaml's `plots:`, not the file's default template."""
+    project, base = history
+    titles = {}
+    for entry in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]:
+        (plot_id, spec), *_ = entry.items() if isinstance(entry, dict) else [(entry, {})]
+        titles[plot_id] = (spec or {}).get("title")
+    drawn = []
+
+    def capture(spec):
+        drawn.append(spec["title"]["text"])
+        return PNG_SIGNATURE
+
+    write_report(base, tmp_path, repo=project, render=capture)
+    assert drawn == [titles[plot_id] for plot_id in PLOTS]

@@ -224,6 +224,15 @@ def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     return rows
 
 
+def _plot(plots: dict[str, Any], plot_id: str) -> list[dict[str, Any]]:
+    """A plot as dvc.yaml's top-level `plots:` defines it (template, axes, title).
+
+    With --targets, DVC also returns the bare output file under the plain path, drawn with its
+    default template; dvc.yaml's definition comes as `dvc.yaml::<id>`.
+    """
+    return plots.get(f"dvc.yaml::{plot_id}") or plots.get(plot_id) or []
+
+
 def _revision_values(plot: list[dict[str, Any]], rev: str) -> list[dict[str, Any]]:
     values = []
     for part in plot:
@@ -238,7 +247,7 @@ def _revision_values(plot: list[dict[str, Any]], rev: str) -> list[dict[str, Any
 
 
 def _f1_movers(plots: dict[str, Any], base: str) -> list[tuple[str, float | None, float | None]]:
-    plot = plots.get(PER_GENRE_PLOT, [])
+    plot = _plot(plots, PER_GENRE_PLOT)
     old = {row["genre"]: row["f1"] for row in _revision_values(plot, base)}
     new = {row["genre"]: row["f1"] for row in _revision_values(plot, WORKSPACE)}
     genres = sorted(set(old) | set(new))
@@ -247,7 +256,9 @@ def _f1_movers(plots: dict[str, Any], base: str) -> list[tuple[str, float | None
 
 def _plots_changed(plots: dict[str, Any], base: str) -> bool:
     return any(
-        _revision_values(plot, base) != _revision_values(plot, WORKSPACE) for plot in plots.values()
+        _revision_values(_plot(plots, plot_id), base)
+        != _revision_values(_plot(plots, plot_id), WORKSPACE)
+        for plot_id in [*PLOTS, PER_GENRE_PLOT]
     )
 
 
@@ -286,7 +297,7 @@ def _render_plots(
     jobs = {}
     notes = {}
     for plot_id, (file, caption) in PLOTS.items():
-        parts = [p for p in plots.get(plot_id, []) if isinstance(p.get("content"), dict)]
+        parts = [p for p in _plot(plots, plot_id) if isinstance(p.get("content"), dict)]
         revisions = {rev for part in parts for rev in part.get("revisions", [])}
         if not parts:
             notes[plot_id] = (caption, "", "not in either revision")
@@ -298,9 +309,10 @@ def _render_plots(
             notes[plot_id] = (caption, file, "removed: only the base has it")
         else:
             notes[plot_id] = (caption, file, "")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        images = dict(zip(jobs, pool.map(render, jobs.values()), strict=True))
-    for plot_id, png in images.items():
+    # One after the other in this thread: vl-convert starts a JavaScript runtime per thread,
+    # which costs more than the renderings themselves.
+    for plot_id, spec in jobs.items():
+        png = render(spec)
         with atomic_path(out / PLOTS[plot_id][0]) as tmp:
             tmp.write_bytes(png)
     return [notes[plot_id] for plot_id in PLOTS]
