@@ -1,0 +1,124 @@
+"""experiments.report's tables and notes, on hand-made DVC diff output (no dvc run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from music_genre.core.errors import PipelineError
+from music_genre.experiments.report import (
+    METRICS_FILES,
+    PLOTS,
+    Gate,
+    _check_summary,
+    _delta,
+    _metric_rows,
+    _render_plots,
+    _show,
+    check_gates,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _vega(revisions, title="t"):
+    values = [{"x": 1, "rev": rev} for rev in revisions]
+    return [
+        {
+            "type": "vega",
+            "revisions": revisions,
+            "content": {"title": title, "data": {"values": values}},
+        }
+    ]
+
+
+def test_values_and_deltas_say_new_removed_and_unchanged():
+    assert _delta(None, 0.5) == "new"
+    assert _delta(0.5, None) == "removed"
+    assert _delta(0.5, 0.75) == "+0.25000"
+    assert _delta(3, 1) == "-2"
+    assert _delta(2, 2) == "0"
+    assert _delta("track", "none") == "changed"
+    assert (_show(None), _show(0.123456), _show(12345), _show("lightgbm")) == (
+        "—",
+        "0.12346",
+        "12,345",
+        "`lightgbm`",
+    )
+
+
+def test_headline_metrics_come_first_then_the_rest_without_step():
+    metrics = {
+        METRICS_FILES["train"]: {
+            "step": {"old": 1, "new": 2},
+            "zeta": {"old": 1, "new": 1},
+            "roc_auc": {"old": 0.9, "new": 0.91},
+        },
+        METRICS_FILES["evaluate"]: {"log_loss": {"old": None, "new": 0.7}},
+    }
+    rows = _metric_rows(metrics)
+    assert [label for label, _, _ in rows] == ["test log_loss", "validation roc_auc", "train zeta"]
+    assert rows[0] == ("test log_loss", None, 0.7)
+
+
+def test_a_plot_only_one_revision_has_is_marked_and_still_drawn(tmp_path):
+    roc, pr, confusion, curves = PLOTS
+    plots = {
+        f"dvc.yaml::{roc}": _vega(["workspace", "main"]),
+        f"dvc.yaml::{pr}": _vega(["workspace"]),
+        # No dvc.yaml definition in the output: the bare file is used.
+        confusion: _vega(["main"]),
+    }
+    drawn = []
+    notes = _render_plots(plots, "main", tmp_path, lambda spec: drawn.append(spec) or PNG)
+    by_caption = {caption: (file, note) for caption, file, note in notes}
+    assert by_caption[PLOTS[roc][1]] == (PLOTS[roc][0], "")
+    assert by_caption[PLOTS[pr][1]][1] == "new: `main` has no data for it"
+    assert by_caption[PLOTS[confusion][1]][1] == "removed: only the base has it"
+    assert by_caption[PLOTS[curves][1]] == ("", "not in either revision")
+    assert len(drawn) == 3
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
+        PLOTS[plot][0] for plot in (roc, pr, confusion)
+    )
+
+
+def test_check_summary_keeps_rows_checks_tracks_and_drifting_columns():
+    report = {
+        "passed": True,
+        "rows": 10,
+        "checks": {"passed": 3, "failed": 0},
+        "tracks": {"conflicting": 2},
+        "drift": {"tempo": {"drift": True}, "energy": {"drift": False}},
+        "failures": [],
+    }
+    assert _check_summary(report) == {
+        "passed": True,
+        "rows": 10,
+        "checks.passed": 3,
+        "checks.failed": 0,
+        "tracks.conflicting": 2,
+        "drifting columns": ["tempo"],
+    }
+    assert _check_summary(None) == {}
+
+
+def test_gates_report_what_they_checked_and_what_failed():
+    metrics = {
+        METRICS_FILES["evaluate"]: {"roc_auc": {"old": 0.96, "new": 0.955}},
+        METRICS_FILES["train"]: {"boosting_rounds": {"old": None, "new": 40}},
+    }
+    lines, violations = check_gates(
+        [Gate.parse("roc_auc:-0.002"), Gate.parse("train.boosting_rounds:5")], metrics
+    )
+    assert violations == [
+        "evaluate.roc_auc moved by -0.005000, beyond the allowed -0.002 (0.960000 -> 0.955000)"
+    ]
+    assert "Gate `train.boosting_rounds`: not in both revisions, not checked." in lines
+    assert "## Merge gate: failed" in lines
+    lines, violations = check_gates([Gate.parse("roc_auc:-0.01")], metrics)
+    assert violations == [] and "## Merge gate: passed" in lines
+
+
+@pytest.mark.parametrize("text", ["roc_auc", "roc_auc:", ":0.1", "roc_auc:nan", "roc_auc:inf"])
+def test_a_malformed_gate_is_one_line(text):
+    with pytest.raises(PipelineError, match=rf"^--fail-on '{text}': expected METRIC:DELTA"):
+        Gate.parse(text)
