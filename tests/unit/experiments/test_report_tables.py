@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from music_genre.core.errors import PipelineError
@@ -122,3 +124,96 @@ def test_gates_report_what_they_checked_and_what_failed():
 def test_a_malformed_gate_is_one_line(text):
     with pytest.raises(PipelineError, match=rf"^--fail-on '{text}': expected METRIC:DELTA"):
         Gate.parse(text)
+
+
+def _diffs(**changes):
+    from music_genre.experiments.report import Diffs
+
+    fields = {
+        "params": {},
+        "metrics": {},
+        "plots": {},
+        "base_card": None,
+        "card": {"model": "lightgbm"},
+        "base_checks": {},
+        "checks": {},
+    }
+    return Diffs(**{**fields, **changes})
+
+
+def test_markdown_sections_for_checks_a_missing_card_and_unmoved_genres():
+    from music_genre.experiments.report import _markdown, _sections
+
+    diffs = _diffs(
+        base_checks={"rows": 10, "passed": True},
+        checks={"rows": 12, "passed": True},
+        plots={
+            "dvc.yaml::plots/evaluate/custom/per_genre.json": [
+                {
+                    "content": {
+                        "data": {
+                            "values": [
+                                {"genre": "Pop", "f1": 0.5, "rev": "main"},
+                                {"genre": "Pop", "f1": 0.5, "rev": "workspace"},
+                            ]
+                        }
+                    }
+                }
+            ]
+        },
+    )
+    sections = _sections(diffs, "main")
+    assert sections["data"] == [("rows", 10, 12)]
+    text = "\n".join(_markdown("main", diffs, sections, []))
+    assert "## Data checks and split" in text and "| `rows` | 10 | 12 |" in text
+    assert "No genre's F1 moved." in text
+    assert "The model card of `main` is not in the DVC cache or remote." in text
+    same = _diffs(base_card={"model": "lightgbm"})
+    text = "\n".join(_markdown("main", same, _sections(same, "main"), []))
+    assert "Estimator, rounds and training rows are unchanged." in text
+    assert "No param changed." in text and "Per-genre F1" not in text
+
+
+def test_a_revision_that_looks_like_an_option_and_a_failing_dvc_are_one_line(tmp_path):
+    from music_genre.experiments.report import dvc_json, resolve_base
+
+    with pytest.raises(PipelineError, match=r"^report: '--all' is not a git revision$"):
+        resolve_base("--all", tmp_path)
+    with pytest.raises(PipelineError, match=r"^dvc params diff failed: ERROR: .*") as caught:
+        dvc_json(["params", "diff", "HEAD"], tmp_path)  # not a DVC repository
+    assert "\n" not in str(caught.value)
+
+
+def test_the_base_card_is_none_without_a_lock_or_when_no_cache_has_it(tmp_path):
+    import subprocess
+
+    from music_genre.experiments.report import _card_at
+
+    def git(*args):
+        subprocess.run(
+            ["git", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+            env={
+                "GIT_AUTHOR_NAME": "t",
+                "GIT_AUTHOR_EMAIL": "t@example.invalid",
+                "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@example.invalid",
+                "PATH": "/usr/bin:/bin",
+            },
+        )
+
+    git("init", "-q", "-b", "main")
+    (tmp_path / "README.md").write_text("x\n")
+    git("add", "-A")
+    git("commit", "-qm", "no lock")
+    assert _card_at("HEAD", tmp_path) is None  # no dvc.lock at all
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  train:\n    cmd: x\n    outs:\n    - path: models/model.json\n"
+        "      md5: 0123456789abcdef0123456789abcdef\n      size: 2\n"
+    )
+    git("add", "-A")
+    git("commit", "-qm", "a lock naming a card no cache has")
+    assert _card_at("HEAD", tmp_path) is None
