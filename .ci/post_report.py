@@ -28,21 +28,21 @@ PER_PAGE = 100
 MAX_PAGES = 50
 
 
-class Refused(Exception):
+class ForgeRefusedError(Exception):
     """The forge answered with an error status."""
 
 
 def _request(method: str, url: str, headers: dict[str, str], body: dict | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
         # The forge's API URL comes from the CI's own environment.
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
+        with urllib.request.urlopen(request, timeout=30) as response:  # nosec B310
             text = response.read().decode()
     except urllib.error.HTTPError as error:
-        raise Refused(f"{method} {url}: HTTP {error.code} {error.reason}") from None
+        raise ForgeRefusedError(f"{method} {url}: HTTP {error.code} {error.reason}") from None
     return json.loads(text) if text else None
 
 
@@ -65,6 +65,16 @@ def _find(list_url: str, headers: dict[str, str]) -> Any:
     return None
 
 
+def _upsert(list_url: str, edit_url: str, edit: str, headers: dict[str, str], text: str) -> str:
+    """Edit the marked comment (`edit_url` formatted with its id), or create it."""
+    found = _find(list_url, headers)
+    if found is None:
+        _request("POST", list_url, headers, {"body": text})
+        return "created"
+    _request(edit, edit_url.format(found), headers, {"body": text})
+    return "updated"
+
+
 def post(forge: str, body: str) -> str:
     """Create or update the report comment; returns 'created' or 'updated'."""
     text = body if body.startswith(MARKER) else f"{MARKER}\n{body}"
@@ -76,12 +86,7 @@ def post(forge: str, body: str) -> str:
         }
         base = f"{env['GITHUB_API_URL']}/repos/{env['GITHUB_REPOSITORY']}"
         list_url = f"{base}/issues/{env['PR_NUMBER']}/comments"
-        found = _find(list_url, headers)
-        if found is None:
-            _request("POST", list_url, headers, {"body": text})
-            return "created"
-        _request("PATCH", f"{base}/issues/comments/{found}", headers, {"body": text})
-        return "updated"
+        return _upsert(list_url, f"{base}/issues/comments/{{}}", "PATCH", headers, text)
     if forge == "gitlab":
         env = _settings(
             ["CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", "MUSIC_GENRE_REPORT_TOKEN"]
@@ -92,12 +97,7 @@ def post(forge: str, body: str) -> str:
             f"{env['CI_API_V4_URL']}/projects/{project}"
             f"/merge_requests/{env['CI_MERGE_REQUEST_IID']}/notes"
         )
-        found = _find(list_url, headers)
-        if found is None:
-            _request("POST", list_url, headers, {"body": text})
-            return "created"
-        _request("PUT", f"{list_url}/{found}", headers, {"body": text})
-        return "updated"
+        return _upsert(list_url, f"{list_url}/{{}}", "PUT", headers, text)
     raise SystemExit(f"post_report: error: unknown forge '{forge}' (expected github or gitlab)")
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"post_report: error: {path}: {error.strerror}") from None
     try:
         print(f"post_report: comment {post(forge, body)}")
-    except (Refused, urllib.error.URLError) as error:
+    except (ForgeRefusedError, urllib.error.URLError) as error:
         print(f"post_report: could not comment ({error}); the job summary has the report")
         return 3
     return 0

@@ -12,14 +12,13 @@ to look at before it is committed, even if its roc_auc went up.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import PROJECT_ROOT, REQUIRE_REAL_DATA_ENV
+from conftest import PROJECT_ROOT, missing_real_data
 from music_genre.data.features import TARGET
 from music_genre.modeling.metrics import predicted_labels
 from music_genre.serving.predict import Predictor
@@ -58,10 +57,9 @@ RECALL_FLOORS = {
 
 def _required(path: Path) -> Path:
     if not path.is_file():
-        message = f"{path.relative_to(PROJECT_ROOT)} is missing: run `dvc repro` or `dvc pull`"
-        if os.environ.get(REQUIRE_REAL_DATA_ENV) == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_real_data(
+            f"{path.relative_to(PROJECT_ROOT)} is missing: run `dvc repro` or `dvc pull`"
+        )
     return path
 
 

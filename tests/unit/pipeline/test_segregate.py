@@ -17,6 +17,19 @@ def table(tmp_path, synthetic_prepared):
     return path
 
 
+def _segregate(table, check, out):
+    return segregate_file(
+        str(table),
+        str(check),
+        str(out / "train.parquet"),
+        str(out / "test.parquet"),
+        str(out / "split.json"),
+        test_size=0.3,
+        seed=42,
+        group_by="track",
+    )
+
+
 def _report(tmp_path, passed):
     path = tmp_path / f"check_{passed}.json"
     path.write_text(json.dumps({"passed": passed}))
@@ -25,16 +38,7 @@ def _report(tmp_path, passed):
 
 def test_writes_a_grouped_split_and_what_it_achieved(tmp_path, table, synthetic_prepared):
     out = tmp_path / "out"
-    achieved = segregate_file(
-        str(table),
-        str(_report(tmp_path, True)),
-        str(out / "train.parquet"),
-        str(out / "test.parquet"),
-        str(out / "split.json"),
-        test_size=0.3,
-        seed=42,
-        group_by="track",
-    )
+    achieved = _segregate(table, _report(tmp_path, True), out)
     train, test = pd.read_parquet(out / "train.parquet"), pd.read_parquet(out / "test.parquet")
     assert len(train) + len(test) == len(synthetic_prepared)
     assert list(train.columns) == list(synthetic_prepared.columns)
@@ -50,14 +54,5 @@ def test_refuses_a_table_whose_checks_did_not_pass_and_writes_nothing(tmp_path, 
     check.write_text(json.dumps(report))
     out = tmp_path / "out"
     with pytest.raises(DataValidationError, match=r"check.json: the data checks did not pass"):
-        segregate_file(
-            str(table),
-            str(check),
-            str(out / "train.parquet"),
-            str(out / "test.parquet"),
-            str(out / "split.json"),
-            test_size=0.3,
-            seed=42,
-            group_by="track",
-        )
+        _segregate(table, check, out)
     assert not out.exists()
