@@ -21,6 +21,9 @@ RUN pip install -r requirements.txt
 
 RUN useradd --create-home --uid 10001 app
 COPY --chown=app models/model.joblib models/model.json ./models/
+# The references of /drift: the training data's profile and the test split's predicted genres.
+COPY --chown=app data/reference_profile.json ./data/
+COPY --chown=app plots/evaluate/custom/per_genre.json ./plots/evaluate/custom/
 USER app
 
 # 0.0.0.0 inside the container only: docker's -p decides what the host exposes.

@@ -1,8 +1,9 @@
-"""Serving benchmark: batch `predict` vs bare predict_proba, and REST latency/throughput.
+"""Serving benchmark: batch `predict` vs bare predict_proba, REST latency/throughput, metrics
+and drift on vs off, and explanations (one song, and a batch against its prediction).
 
 Run after `dvc repro` (it uses models/model.joblib and the test split):
 
-    python benchmarks/serving.py [--requests 2000] [--concurrency 8]
+    python benchmarks/serving.py [--requests 2000] [--concurrency 8] [--rounds 3]
 
 Both sides of each comparison run in this one process, one after the other, because these
 machines are shared and noisy: read the ratios, not the absolute times. Results go to
@@ -20,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -69,28 +72,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rest_benchmark(
-    model: Path, songs: pd.DataFrame, requests: int, concurrency: int, workers: int | None
-) -> dict:
-    """One song per request: sequential latency, then `requests` at `concurrency`.
-
-    workers=None is the configuration `music-genre serve` uses by default.
-    """
+@contextmanager
+def running_server(model: Path, *options: str) -> Iterator[str]:
+    """`music-genre serve` (from the project root, so /drift has its reference) on a free port."""
     port = free_port()
-    options = [] if workers is None else ["--workers", str(workers)]
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "music_genre.cli",
-            "serve",
-            "--model",
-            str(model),
-            "--port",
-            str(port),
-            *options,
-        ],
-    )
+        [sys.executable, "-m", "music_genre.cli", "serve", "--model", str(model),
+         "--port", str(port), *options],
+        cwd=ROOT,
+    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -99,30 +89,35 @@ def rest_benchmark(
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        columns = [*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS]
-        bodies = json.loads(songs[columns].head(500).to_json(orient="records"))
-        with httpx.Client(base_url=base, timeout=30) as client:
-            sequential = []
-            for index in range(min(requests, 300)):
-                start = time.perf_counter()
-                client.post("/predict", json={"songs": [bodies[index % len(bodies)]]})
-                sequential.append(time.perf_counter() - start)
-
-            def call(index: int) -> int:
-                return client.post(
-                    "/predict", json={"songs": [bodies[index % len(bodies)]]}
-                ).status_code
-
-            start = time.perf_counter()
-            with ThreadPoolExecutor(concurrency) as pool:
-                statuses = list(pool.map(call, range(requests)))
-            elapsed = time.perf_counter() - start
+        yield base
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def request_bodies(songs: pd.DataFrame, rows: int) -> list[dict]:
+    columns = [*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS]
+    return json.loads(songs[columns].head(rows).to_json(orient="records"))
+
+
+def load(base: str, bodies: list[dict], requests: int, concurrency: int, path: str) -> dict:
+    """One song per request: sequential latency, then `requests` at `concurrency`."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        sequential = []
+        for index in range(min(requests, 300)):
+            start = time.perf_counter()
+            client.post(path, json={"songs": [bodies[index % len(bodies)]]})
+            sequential.append(time.perf_counter() - start)
+
+        def call(index: int) -> int:
+            return client.post(path, json={"songs": [bodies[index % len(bodies)]]}).status_code
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            statuses = list(pool.map(call, range(requests)))
+        elapsed = time.perf_counter() - start
     sequential.sort()
     return {
-        "workers": workers or default_workers(),
         "single_song_latency_p50_ms": 1000 * sequential[len(sequential) // 2],
         "single_song_latency_p99_ms": 1000 * sequential[int(len(sequential) * 0.99) - 1],
         "requests": requests,
@@ -132,39 +127,161 @@ def rest_benchmark(
     }
 
 
+def rest_benchmark(
+    model: Path, songs: pd.DataFrame, requests: int, concurrency: int, workers: int | None
+) -> dict:
+    """/predict one song at a time, then under load. workers=None: `serve`'s default."""
+    options = [] if workers is None else ["--workers", str(workers)]
+    with running_server(model, *options) as base:
+        measured = load(base, request_bodies(songs, 500), requests, concurrency, "/predict")
+    return {"workers": workers or default_workers(), **measured}
+
+
+def monitoring_comparison(
+    model: Path, songs: pd.DataFrame, requests: int, concurrency: int, rounds: int
+) -> dict:
+    """/predict with metrics and drift on (the default) and off (--no-monitoring), default
+    workers, both servers up at once. Latency: single-song requests alternating between the
+    two (paired, so both see the same machine); throughput: load rounds alternating between
+    them, medians."""
+    bodies = request_bodies(songs, 500)
+    with (
+        running_server(model, "--no-monitoring") as off,
+        running_server(model) as on,
+        httpx.Client(timeout=60) as client,
+    ):
+        latency: dict[str, list[float]] = {"off": [], "on": []}
+        for index in range(2 * requests):
+            side, base = (("off", off), ("on", on))[index % 2]
+            start = time.perf_counter()
+            client.post(f"{base}/predict", json={"songs": [bodies[index % len(bodies)]]})
+            latency[side].append(time.perf_counter() - start)
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        for _ in range(rounds):
+            for side, base in (("off", off), ("on", on)):
+                runs[side].append(load(base, bodies, requests, concurrency, "/predict"))
+    sides = {}
+    for side, times in latency.items():
+        times.sort()
+        sides[side] = {
+            "single_song_latency_p50_ms": 1000 * times[len(times) // 2],
+            "single_song_latency_p99_ms": 1000 * times[int(len(times) * 0.99) - 1],
+            "throughput_requests_per_s": statistics.median(
+                run["throughput_requests_per_s"] for run in runs[side]
+            ),
+            "errors": sum(run["errors"] for run in runs[side]),
+        }
+    return {
+        "workers": default_workers(),
+        "rounds": rounds,
+        "requests": requests,
+        "concurrency": concurrency,
+        "off": sides["off"],
+        "on": sides["on"],
+        "p50_delta_ms": sides["on"]["single_song_latency_p50_ms"]
+        - sides["off"]["single_song_latency_p50_ms"],
+        "throughput_on_over_off": sides["on"]["throughput_requests_per_s"]
+        / sides["off"]["throughput_requests_per_s"],
+    }
+
+
+def explain_benchmark(model: Path, songs: pd.DataFrame, batch_rows: int, requests: int) -> dict:
+    """/explain one song at a time (p50), and one batch of `batch_rows` songs against /predict
+    of the same batch on the same one-worker server (medians of 3, alternating)."""
+    bodies = request_bodies(songs, batch_rows)
+    with running_server(
+        model, "--workers", "1", "--max-body-bytes", str(256 * 1024 * 1024)
+    ) as base:
+        single = load(base, bodies, requests, 1, "/explain")
+        with httpx.Client(base_url=base, timeout=600) as client:
+            times: dict[str, list[float]] = {"/predict": [], "/explain": []}
+            for _ in range(3):
+                for path, seconds in times.items():
+                    start = time.perf_counter()
+                    response = client.post(path, json={"songs": bodies})
+                    seconds.append(time.perf_counter() - start)
+                    response.raise_for_status()
+    predict_s, explain_s = (statistics.median(times[p]) for p in ("/predict", "/explain"))
+    return {
+        "single_song_p50_ms": single["single_song_latency_p50_ms"],
+        "single_song_p99_ms": single["single_song_latency_p99_ms"],
+        "batch_rows": len(bodies),
+        "batch_predict_s": predict_s,
+        "batch_explain_s": explain_s,
+        "batch_explain_over_predict": explain_s / predict_s,
+    }
+
+
+def explain_compute(predictor: Predictor, songs: pd.DataFrame, rows: int) -> dict:
+    """In process, without HTTP or JSON: TreeSHAP against the prediction of the same matrix."""
+    from music_genre.serving.explain import Explainer
+
+    explainer = Explainer.for_predictor(predictor)
+    matrix = explainer.matrix_of_frame(prepare_songs(songs.head(rows)))
+    predict = median_seconds(lambda: explainer.booster.predict(matrix), 3)
+    explain = median_seconds(lambda: explainer.explain(matrix), 3)
+    return {
+        "rows": len(matrix),
+        "booster_predict_s": predict,
+        "explain_s": explain,
+        "explain_over_predict": explain / predict,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "model.joblib"))
     parser.add_argument("--songs", default=str(ROOT / "data" / "split" / "test.parquet"))
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="monitoring on/off alternations")
+    parser.add_argument("--batch-songs", type=int, default=10_000, help="explained batch")
+    parser.add_argument(
+        "--only", nargs="*", help="measure only these sections (others keep their last results)"
+    )
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "serving.json"))
     args = parser.parse_args()
 
     predictor = Predictor.load(args.model)
     songs = pd.read_parquet(args.songs).drop(columns=["genre", "text_feature"], errors="ignore")
-    results = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": _cpus(),
-            "processor": platform.machine(),
-        },
-        "batch": batch_comparison(predictor, songs),
-        "rest": rest_benchmark(Path(args.model), songs, args.requests, args.concurrency, None),
-        "rest_one_worker": rest_benchmark(
-            Path(args.model), songs, args.requests, args.concurrency, 1
+    model = Path(args.model)
+    sections = {
+        "batch": lambda: batch_comparison(predictor, songs),
+        "rest": lambda: rest_benchmark(model, songs, args.requests, args.concurrency, None),
+        "rest_one_worker": lambda: rest_benchmark(model, songs, args.requests, args.concurrency, 1),
+        "monitoring": lambda: monitoring_comparison(
+            model, songs, args.requests, args.concurrency, args.rounds
         ),
+        "explain": lambda: explain_benchmark(
+            model, songs, args.batch_songs, min(args.requests, 300)
+        ),
+        "explain_compute": lambda: explain_compute(predictor, songs, args.batch_songs),
     }
+    output = Path(args.output)
+    results = json.loads(output.read_text()) if args.only and output.is_file() else {}
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": _cpus(),
+        "processor": platform.machine(),
+    }
+    for name, measure in sections.items():
+        if not args.only or name in args.only:
+            results[name] = measure()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    rows = [
-        (f"{section}.{name}", value)
-        for section in ("batch", "rest", "rest_one_worker")
-        for name, value in results[section].items()
-    ]
     print("| measure | value |\n|---|---|")
-    for name, value in rows:
+    for name, value in _flat(results):
         print(f"| {name} | {value:.4g} |" if isinstance(value, float) else f"| {name} | {value} |")
+
+
+def _flat(results: dict, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for name, value in results.items():
+        if name == "machine":
+            continue
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
 
 
 def _cpus() -> int:

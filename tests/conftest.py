@@ -286,8 +286,10 @@ def serving(model: Path, *options: str) -> Iterator[str]:
 
 
 @contextmanager
-def serving_process(model: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """As serving(), yielding the base URL and the server's process."""
+def serving_process(
+    model: Path, *options: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As serving(), yielding the base URL and the server's process (`env`: added variables)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -306,6 +308,7 @@ def serving_process(model: Path, *options: str) -> Iterator[tuple[str, subproces
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -324,3 +327,74 @@ def serving_process(model: Path, *options: str) -> Iterator[tuple[str, subproces
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def dask_cluster(root: Path, workers: int, **worker_env: dict[str, str]) -> Iterator[dict]:
+    """A `dask scheduler` and `workers` `dask worker` processes (no nanny: a killed worker
+    stays dead), each worker with its own directory."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    processes = [
+        subprocess.Popen(
+            [
+                bin_dir / "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            env=tool_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    worker_dirs = []
+    for index in range(workers):
+        directory = root / f"worker{index}"
+        directory.mkdir(parents=True)
+        worker_dirs.append(directory)
+        processes.append(
+            subprocess.Popen(
+                [
+                    bin_dir / "dask",
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--local-directory",
+                    str(directory / "dask"),
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=tool_env(
+                    MUSIC_GENRE_SWEEP_WORKDIR=str(directory), **worker_env.get(str(index), {})
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        _wait_for_workers(address, workers)
+        yield {"address": address, "workers": processes[1:], "dirs": worker_dirs}
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    from dask.distributed import Client
+
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(count, timeout=120)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from music_genre.core.runner import run_stage
 from music_genre.modeling.store import MODEL_PATH
@@ -30,14 +31,25 @@ def _synthetic_spec(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     import logging
 
+    from music_genre.core.errors import PipelineError
+    from music_genre.serving.explain import Explainer
+    from music_genre.serving.inputs import InputError
     from music_genre.serving.predict import Predictor, predict_file
 
     options = {"batch_rows": args.batch_rows} if args.batch_rows else {}
+    predictor = Predictor.load(args.model)
+    explain = None
+    if args.explain:
+        try:
+            explain = Explainer.for_predictor(predictor).columns_of
+        except InputError as error:
+            raise PipelineError(f"{args.model}: {error.message}") from None
     rows = predict_file(
-        Predictor.load(args.model),
+        predictor,
         args.input,
         args.output,
         with_probabilities=args.probabilities,
+        explain=explain,
         **options,
     )
     logging.getLogger("music_genre.cli").info("%d predictions written to %s", rows, args.output)
@@ -71,6 +83,11 @@ def _serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         max_batch_rows=args.max_batch_rows,
         max_body_bytes=args.max_body_bytes,
+        monitoring=args.monitoring,
+        reference_profile=args.reference_profile,
+        genre_reference=args.genre_reference,
+        drift_window=args.drift_window,
+        drift_threshold=args.drift_threshold,
     )
 
 
@@ -89,6 +106,45 @@ def _sweep(args: argparse.Namespace) -> None:
             f"{len(outcome.failed)} of {len(outcome.failed) + len(outcome.finished)} "
             "experiment(s) failed (reasons and logs above)"
         )
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from music_genre.experiments.tune import tune
+
+    tune(
+        args.params,
+        args.train,
+        n_trials=args.trials,
+        timeout_s=args.timeout,
+        study_name=args.study,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        run_experiment=args.experiment,
+        report_root=Path(args.reports),
+    )
+
+
+def _add_tune_arguments(tune: argparse.ArgumentParser) -> None:
+    tune.add_argument("--params", default="params.yaml", help="its `tune` section is the search")
+    tune.add_argument("--train", default="data/split/train.parquet", help="train split")
+    tune.add_argument("--trials", type=int, help="trial budget (default: tune.n_trials)")
+    tune.add_argument("--timeout", type=float, help="seconds budget (default: tune.timeout_s)")
+    tune.add_argument("--study", help="study and experiment name (default: tune.study)")
+    tune.add_argument(
+        "--scheduler",
+        help="Dask scheduler address: trials run on its workers "
+        "(default: $DASK_SCHEDULER_ADDRESS with --workers, else in this process)",
+    )
+    tune.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes")
+    tune.add_argument(
+        "--reports", default="plots/tune", help="the study's report goes to REPORTS/<study>/"
+    )
+    tune.add_argument(
+        "--no-experiment",
+        dest="experiment",
+        action="store_false",
+        help="only the study: do not run the best trial as a DVC experiment",
+    )
 
 
 def _plots(args: argparse.Namespace) -> None:
@@ -110,6 +166,56 @@ def _report(args: argparse.Namespace) -> None:
     logging.getLogger("music_genre.cli").info("report written to %s", outcome.path)
     if outcome.violations:
         raise PipelineError(f"merge gate failed: {'; '.join(outcome.violations)}")
+
+
+def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--model", default=MODEL_PATH)
+    serve.add_argument(
+        "--rev",
+        help="serve the model of this git revision or registry tag "
+        "(e.g. music-genre-classifier@v1.0.0) instead of --model",
+    )
+    serve.add_argument("--repo", help="with --rev: git URL or path of the project (default: .)")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("MUSIC_GENRE_HOST", "127.0.0.1"),
+        help="default: $MUSIC_GENRE_HOST, else 127.0.0.1",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="default: $PORT, else 8000 (SageMaker-style platforms expect 8080)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes, each loading the verified model once "
+        "(default: one per available CPU)",
+    )
+    serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
+    serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
+    serve.add_argument(
+        "--no-monitoring",
+        dest="monitoring",
+        action="store_false",
+        help="no /metrics, no /drift, nothing counted",
+    )
+    serve.add_argument(
+        "--reference-profile",
+        help="the audio features' reference for /drift (default: data/reference_profile.json)",
+    )
+    serve.add_argument(
+        "--genre-reference",
+        help="evaluate's per-genre counts, the predicted-genre mix's reference for /drift "
+        "(default: plots/evaluate/custom/per_genre.json)",
+    )
+    serve.add_argument(
+        "--drift-window", type=int, help="songs the drift statistics cover (default 1,000)"
+    )
+    serve.add_argument(
+        "--drift-threshold", type=float, help="PSI above which a column drifts (default 0.1)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,36 +245,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--probabilities", action="store_true", help="add one probability column per genre"
     )
+    predict.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each genre's base value and every input column's contribution to it, and "
+        "the song's top terms (LightGBM models)",
+    )
     predict.add_argument("--batch-rows", type=int, help="rows per batch (default 50,000)")
     predict.set_defaults(handler=_predict)
 
+    tune = commands.add_parser(
+        "tune",
+        help="search params.yaml's tune.space with Optuna; run the best as a DVC experiment",
+    )
+    _add_tune_arguments(tune)
+    tune.set_defaults(handler=_tune)
+
     serve = commands.add_parser("serve", help="serve the REST API with uvicorn")
-    serve.add_argument("--model", default=MODEL_PATH)
-    serve.add_argument(
-        "--rev",
-        help="serve the model of this git revision or registry tag "
-        "(e.g. music-genre-classifier@v1.0.0) instead of --model",
-    )
-    serve.add_argument("--repo", help="with --rev: git URL or path of the project (default: .)")
-    serve.add_argument(
-        "--host",
-        default=os.environ.get("MUSIC_GENRE_HOST", "127.0.0.1"),
-        help="default: $MUSIC_GENRE_HOST, else 127.0.0.1",
-    )
-    serve.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("PORT", "8000")),
-        help="default: $PORT, else 8000 (SageMaker-style platforms expect 8080)",
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        help="server processes, each loading the verified model once "
-        "(default: one per available CPU)",
-    )
-    serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
-    serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
+    _add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
 
     fetch = commands.add_parser(

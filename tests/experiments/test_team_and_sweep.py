@@ -14,14 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import clone_project, free_port, run, set_params, tool_env
+from conftest import clone_project, dask_cluster, run, set_params, tool_env
 from music_genre.core.fileio import sha256_file
 from music_genre.experiments.sweep import experiment_name
 
@@ -91,77 +89,6 @@ def test_two_clones_share_experiments_byte_identical_without_rerunning(remotes):
     run(["git", "checkout", "-q", "--", "."], bob)
     run(["dvc", "exp", "branch", "alice-leaves7", "leaves7"], bob)
     assert model_md5(bob, "leaves7") == model_md5(bob, exp_ref(bob, "alice-leaves7"))
-
-
-@contextmanager
-def dask_cluster(root: Path, workers: int, **worker_env: dict[str, str]) -> Iterator[dict]:
-    """A `dask scheduler` and `workers` `dask worker` processes (no nanny: a killed worker
-    stays dead), each worker with its own directory."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    processes = [
-        subprocess.Popen(
-            [
-                bin_dir / "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            env=tool_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    worker_dirs = []
-    for index in range(workers):
-        directory = root / f"worker{index}"
-        directory.mkdir(parents=True)
-        worker_dirs.append(directory)
-        processes.append(
-            subprocess.Popen(
-                [
-                    bin_dir / "dask",
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--no-dashboard",
-                    "--local-directory",
-                    str(directory / "dask"),
-                    "--host",
-                    "127.0.0.1",
-                ],
-                env=tool_env(
-                    MUSIC_GENRE_SWEEP_WORKDIR=str(directory), **worker_env.get(str(index), {})
-                ),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    try:
-        _wait_for_workers(address, workers)
-        yield {"address": address, "workers": processes[1:], "dirs": worker_dirs}
-    finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def _wait_for_workers(address: str, count: int) -> None:
-    from dask.distributed import Client
-
-    with Client(address, timeout="60s") as client:
-        client.wait_for_workers(count, timeout=120)
 
 
 def sweep(project: Path, *args: str) -> subprocess.CompletedProcess:

@@ -65,4 +65,4 @@ def test_schemathesis_finds_no_failure_in_1000_requests(small_model, tmp_path):
     generated = re.search(r"(\d+) generated", output)
     assert generated is not None, output[-2000:]
     assert int(generated.group(1)) >= MIN_REQUESTS
-    assert "Operations:       6 selected / 6 total" in output
+    assert "Operations:       9 selected / 9 total" in output

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from conftest import as_request_songs, serving, serving_process
+from music_genre.serving.monitoring import PUBLISH_SECONDS
 from music_genre.serving.predict import Predictor
 
 pytestmark = pytest.mark.system
@@ -75,3 +76,62 @@ def test_bounded_load_has_no_errors_and_matches_the_model(server, small_model, s
         assert [prediction["probabilities"][g] for g in predictor.classes] == pytest.approx(
             expected[row], abs=1e-12
         )
+
+
+def _scrape(client: httpx.Client) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = client.get("/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_of_two_workers_add_up_exactly(small_model, songs, tmp_path):
+    """prometheus_client's multiprocess mode: whichever worker answers, the counts are the
+    server's; its directory is fresh per start and removed at exit; a killed worker's drift
+    window leaves the sum while its counts stay."""
+    import os
+    import signal
+    import time
+
+    bodies = as_request_songs(songs.head(60))
+    requests = 120
+    with serving_process(
+        small_model, "--workers", "2", "--drift-window", "40", env={"TMPDIR": str(tmp_path)}
+    ) as (base, _):
+        (metrics_dir,) = tmp_path.glob("music-genre-metrics-*")
+
+        def call(index: int) -> int:
+            # A new connection per request: the kernel spreads them over both workers.
+            with httpx.Client(base_url=base, timeout=30) as client:
+                return client.post("/predict", json={"songs": [bodies[index % 60]]}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(call, range(requests))) == {200}
+        pids = {path.stem.rpartition("_")[2] for path in metrics_dir.glob("counter_*.db")}
+        assert len(pids) == 2, "both workers should have answered"
+        time.sleep(2 * PUBLISH_SECONDS)  # every worker has published its drift window
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(6):  # scrapes land on either worker
+                metrics = _scrape(client)
+                key = ("music_genre_requests_total", (("route", "/predict"), ("status", "200")))
+                assert metrics[key] == requests
+                songs_key = ("music_genre_songs_predicted_total", (("route", "/predict"),))
+                assert metrics[songs_key] == requests
+                genres = sum(
+                    v for (n, _), v in metrics.items() if n == "music_genre_predictions_total"
+                )
+                assert genres == requests
+                # Each worker keeps 20 of the 40-song window; both are full.
+                assert metrics[("music_genre_drift_songs", (("column", "tempo"),))] == 40
+            drift = client.get("/drift").json()
+            assert drift["window"] == {"songs": 40, "workers": 2, "songs_per_worker": 20}
+            os.kill(int(sorted(pids)[0]), signal.SIGKILL)
+            time.sleep(1)
+            metrics = _scrape(client)
+            assert metrics[key] == requests  # the killed worker's counts are kept
+            assert metrics[("music_genre_drift_songs", (("column", "tempo"),))] == 20
+    assert not metrics_dir.exists()

@@ -19,10 +19,15 @@ class EstimatorSpec:
     # Fitted with train's validation part as an evaluation set: early stopping and a loss
     # curve logged live, one step per boosting round.
     takes_eval_set: bool = False
+    # Explains its predictions natively: per-feature contributions to each class's raw score
+    # that add up to it (LightGBM's TreeSHAP, `pred_contrib`); /explain needs it.
+    contributions: bool = False
 
 
 ESTIMATORS: Final[dict[str, EstimatorSpec]] = {
-    "lightgbm": EstimatorSpec("lightgbm", "LGBMClassifier", takes_eval_set=True),
+    "lightgbm": EstimatorSpec(
+        "lightgbm", "LGBMClassifier", takes_eval_set=True, contributions=True
+    ),
     "hist_gradient_boosting": EstimatorSpec(
         "sklearn.ensemble", "HistGradientBoostingClassifier", needs_dense=True
     ),

@@ -79,6 +79,30 @@ class EdaParams(Section):
     seed: int
 
 
+class PruningParams(Section):
+    # A trial is stopped when its validation loss is among the worst `percentile` per cent of
+    # the earlier trials' at the same round (Optuna's PercentilePruner; 50 is the median).
+    percentile: float = Field(gt=0.0, lt=100.0)
+    # Trials that always finish, before any is stopped early.
+    startup_trials: int = Field(ge=0)
+    # Boosting rounds a trial always gets before its validation loss is compared.
+    warmup_rounds: int = Field(ge=0)
+
+
+class TuneParams(Section):
+    """`music-genre tune` (music_genre.experiments.tune); no pipeline stage reads it."""
+
+    # Names the study, its report folder and the DVC experiment of its best trial.
+    study: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int
+    metric: str
+    n_trials: int | None = Field(ge=1)
+    timeout_s: float | None = Field(gt=0)
+    pruning: PruningParams
+    # Dotted params.yaml key -> {low, high[, log]} or {choices: [...]}; checked by the tuner.
+    space: dict[str, dict[str, Any]]
+
+
 class Params(Section):
     seed: int
     data: DataParams
@@ -87,6 +111,7 @@ class Params(Section):
     train: TrainParams  # type: ignore[valid-type]
     tfidf: TfidfParams
     eda: EdaParams
+    tune: TuneParams | None = None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -121,6 +146,9 @@ def _describe_error(error: ErrorDetails) -> str:
         return f"missing key '{key}'"
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"'{key}' is {error['input']}, expected a value in {_interval(field)}"
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        return f"'{key}' is {error['input']!r}, expected a string matching {pattern}"
     expected = _expected_type(field.annotation if field else None)
     if expected == "a mapping":
         return f"{key or 'top level'} must be a mapping, got {_describe(error['input'])}"
@@ -135,9 +163,20 @@ def _field_at(loc: list[str]) -> tuple[type[BaseModel], Any]:
         field = model.model_fields.get(part)
         if field is None or index == len(loc) - 1:
             break
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            model = field.annotation
+        nested = _model_of(field.annotation)
+        if nested is not None:
+            model = nested
     return model, field
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The section model of an annotation (`Section` or `Section | None`), else None."""
+    import typing
+
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
@@ -150,7 +189,7 @@ def _expected_type(annotation: Any) -> str:
         return "a mapping"
     if typing.get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(value) for value in typing.get_args(annotation))
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _model_of(annotation) is not None:
         return "a mapping"
     members = typing.get_args(annotation) if typing.get_origin(annotation) is not dict else ()
     kinds = [typing.get_origin(arg) or arg for arg in members] or [

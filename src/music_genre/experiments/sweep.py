@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from music_genre.core.errors import PipelineError
+from music_genre.experiments.cluster import connect
 from music_genre.experiments.task import GIT_REMOTE_NAME, ExperimentSpec, run_experiment
 
-SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 SORT_METRIC = "metrics/train/metrics.json:roc_auc"  # validation roc_auc, written by train
 NAME_PREFIX = "sweep"
 
@@ -150,22 +150,12 @@ def pushed_experiments(repo: Path, remote: str, commit: str) -> set[str]:
 
 def _client(scheduler: str | None, workers: int) -> Any:
     import cloudpickle
-    from dask.distributed import Client, LocalCluster
 
     from music_genre.experiments import task
 
     # The task travels by value: workers need the pinned requirements, not this package.
     cloudpickle.register_pickle_by_value(task)
-    # Progress is one line per experiment; Dask's own INFO chatter would drown it.
-    for name in ("distributed", "dask"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    address = scheduler or os.environ.get(SCHEDULER_ENV)
-    if address:
-        return Client(address, timeout="30s")
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    return Client(cluster)
+    return connect(scheduler, workers)
 
 
 def sweep(

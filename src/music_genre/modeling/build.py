@@ -36,6 +36,11 @@ def _accepted_arguments(spec: EstimatorSpec) -> tuple[set[str], str]:
     return accepted, shown
 
 
+def accepted_arguments(name: str) -> set[str]:
+    """The keyword arguments (and, for LightGBM, booster parameters) estimator `name` takes."""
+    return _accepted_arguments(ESTIMATORS[name])[0]
+
+
 def _check_arguments(train: TrainParams, name: str) -> set[str]:
     """The estimator's parameter names; raises for a key it does not accept."""
     spec = ESTIMATORS[name]

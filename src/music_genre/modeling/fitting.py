@@ -101,16 +101,28 @@ def _fit_with_eval_set(
         names.append(VALIDATION_CURVE)
     # The fitted rows are passed as the very same objects, so LightGBM scores them without
     # building a second dataset and its early stopping ignores them (it skips "training").
+    eval_sets = list(zip(eval_x, eval_y, strict=True))
+    fit_booster(classifier, matrix, target, eval_sets, names=names, callbacks=callbacks)
+
+
+def fit_booster(
+    classifier: Any,
+    matrix: Any,
+    target: pd.Series,
+    eval_sets: list[tuple[Any, pd.Series]],
+    *,
+    names: list[str],
+    callbacks: Sequence[Callable[..., Any]] = (),
+) -> None:
+    """Fit a booster on the preprocessed fitted rows, watching `eval_sets` every round (early
+    stopping on the validation set): what train does, and what each tuning trial does on the
+    matrices it keeps between trials (music_genre.experiments.trial)."""
     # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier encodes string
     # labels only when they come through eval_set.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
         classifier.fit(
-            matrix,
-            target,
-            eval_set=list(zip(eval_x, eval_y, strict=True)),
-            eval_names=names,
-            callbacks=list(callbacks),
+            matrix, target, eval_set=eval_sets, eval_names=names, callbacks=list(callbacks)
         )
 
 

@@ -10,6 +10,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# The summary metrics classification_metrics returns, and those where lower is better.
+METRIC_NAMES = ("roc_auc", "accuracy", "f1_macro", "log_loss")
+LOWER_IS_BETTER = frozenset({"log_loss"})
+
+
 def predicted_labels(proba: np.ndarray, classes: Sequence[str]) -> list[str]:
     """The most probable class of each row (what the estimators' predict returns)."""
     return [classes[index] for index in proba.argmax(axis=1)]
@@ -39,11 +44,18 @@ def classification_metrics(
 def per_class_scores(
     y_true: pd.Series, y_pred: Sequence[str], classes: Sequence[str]
 ) -> list[dict[str, Any]]:
+    """Precision, recall, F1, support (true songs) and predicted songs of each genre.
+
+    The support and predicted counts are the genre mixes of the labels and of the predictions;
+    the server compares live predictions with the latter (serving.monitoring)."""
+    from collections import Counter
+
     from sklearn import metrics
 
     precision, recall, f1, support = metrics.precision_recall_fscore_support(
         y_true, y_pred, labels=list(classes), zero_division=0
     )
+    predicted = Counter(y_pred)
     return [
         {
             "genre": genre,
@@ -51,6 +63,7 @@ def per_class_scores(
             "recall": float(r),
             "f1": float(f),
             "support": int(n),
+            "predicted": predicted[genre],
         }
         for genre, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
     ]

@@ -2,7 +2,9 @@
 
 The drift test compares each numeric column with the committed reference profile by a
 two-sample Kolmogorov-Smirnov test, the profile's quantiles standing in for the reference
-sample. The family-wise alpha is split over the columns with the Šidák correction.
+sample. The family-wise alpha is split over the columns with the Šidák correction. Each column's
+population stability index against the profile's bins is reported beside it: the statistic the
+server watches live (music_genre.data.drift, one definition for both).
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ def drift_tests(
     import pandas as pd
     from scipy import stats
 
+    from music_genre.data.drift import bins_from_quantiles, psi
+
     columns = [
         column
         for column in PROFILED_COLUMNS
@@ -110,12 +114,14 @@ def drift_tests(
         values = frame[column].dropna().to_numpy(dtype=float)
         reference = np.asarray(profile["numeric"][column], dtype=float)
         statistic, p_value = stats.ks_2samp(values, reference)
+        bins = bins_from_quantiles(reference)
         results.append(
             {
                 "column": column,
                 "statistic": float(statistic),
                 "p_value": float(p_value),
                 "passed": bool(p_value > alpha),
+                "psi": round(psi(bins.counts(values), bins.expected), 9),
             }
         )
     return {

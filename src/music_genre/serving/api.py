@@ -1,4 +1,5 @@
-"""The REST API: /predict, the MLflow scoring protocol (/ping, /health, /version, /invocations).
+"""The REST API: /predict, /explain, the MLflow scoring protocol (/ping, /health, /version,
+/invocations), and what an operator watches: /metrics (Prometheus) and /drift.
 
 Requests are validated by the models of music_genre.serving.inputs (the data contract's ranges),
 and every 4xx has one body, ErrorBody. Only the model file this server was started with is ever
@@ -8,10 +9,13 @@ unpickled (after its hash check); requests carry data, never models.
 import json
 import logging
 import os
+import shutil
 import socket
 
 # subprocess runs only the fixed `git describe` command below, with no user input.
 import subprocess  # nosec B404
+import tempfile
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +27,7 @@ from pydantic import BaseModel, Field, TypeAdapter, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from music_genre.serving.explain import Explainer
 from music_genre.serving.inputs import (
     MLFLOW_JSON_FORMATS,
     InputError,
@@ -35,6 +40,7 @@ from music_genre.serving.inputs import (
     records_from_csv,
     records_from_json,
 )
+from music_genre.serving.monitoring import MULTIPROC_ENV, DriftSettings, Monitor
 from music_genre.serving.predict import Predictor
 
 DEFAULT_MAX_BATCH_ROWS: Final = 10_000
@@ -87,6 +93,57 @@ class InvocationsResponse(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class Term(BaseModel):
+    term: str
+    contribution: float
+
+
+class SongExplanation(BaseModel):
+    """A prediction and its decomposition: for every genre, contributions[genre][column] summed
+    over the input columns plus base_values[genre] is raw_scores[genre], and the softmax of the
+    raw scores is the probabilities."""
+
+    genre: str = Field(description="The predicted genre.")
+    probabilities: dict[str, float]
+    raw_scores: dict[str, float] = Field(description="Per genre: the model's score (log-odds).")
+    base_values: dict[str, float] = Field(description="Per genre: the expected raw score.")
+    contributions: dict[str, dict[str, float]] = Field(
+        description="Per genre, per input column: its share of the raw score (TreeSHAP). The "
+        "text column sums the TF-IDF terms of title and song name."
+    )
+    top_terms: list[Term] = Field(
+        description="The song's own terms that moved the predicted genre's score most."
+    )
+
+
+class ExplainResponse(BaseModel):
+    explanations: list[SongExplanation]
+
+
+class DriftColumn(BaseModel):
+    statistic: float | None = Field(description="PSI of the window; null before any song.")
+    threshold: float
+    drifting: bool | None = Field(description="null until `songs` reaches `songs_needed`.")
+    songs: int = Field(description="Songs of the window with a value in this column.")
+    songs_needed: int = Field(description="Songs before a verdict (false alarms < 0.1%).")
+    bins: int
+
+
+class DriftWindow(BaseModel):
+    songs: int
+    workers: int
+    songs_per_worker: int
+
+
+class DriftReport(BaseModel):
+    statistic: str
+    threshold: float
+    window: DriftWindow
+    reference: dict[str, str]
+    features: dict[str, DriftColumn]
+    predicted_genre: DriftColumn
 
 
 def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -146,6 +203,36 @@ class BodySizeLimit:
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every request by route (its path if the API has it,
+    else `other`, so random paths cannot grow the metrics) and status code."""
+
+    def __init__(self, app: Any, monitor: Monitor, routes: set[str]) -> None:
+        self.app = app
+        self.monitor = monitor
+        self.routes = routes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope.get("path", "")
+            route = path if path in self.routes else "other"
+            self.monitor.request(route, status, time.perf_counter() - start)
 
 
 def _media_type(request: Request) -> str:
@@ -241,20 +328,66 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in schema.items() if key != "$defs"}
 
 
+def _explainer(predictor: Predictor) -> Explainer | InputError:
+    try:
+        return Explainer.for_predictor(predictor)
+    except InputError as error:
+        return error  # /explain answers it
+
+
+def _monitor(
+    predictor: Predictor, version: str, drift: DriftSettings | None, workers: int
+) -> Monitor:
+    card = predictor.card
+    return Monitor(
+        model=str(card.get("model", "unknown")),
+        estimator=str(card.get("estimator", "unknown")),
+        version=version,
+        model_sha256=str(card.get("model_sha256", "unknown")),
+        classes=predictor.classes,
+        drift=drift,
+        workers=workers,
+    )
+
+
 def create_app(
     predictor: Predictor,
     max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    *,
+    monitoring: bool = True,
+    drift: DriftSettings | None = None,
+    workers: int = 1,
 ) -> FastAPI:
+    """The app of one server process. `monitoring` adds /metrics (and, with `drift`, /drift);
+    `workers` is how many processes serve together (their drift windows add up)."""
+    from contextlib import asynccontextmanager
+
     version = predictor.card.get("versions", {}).get("music-genre", "unknown")
+    monitor = _monitor(predictor, version, drift, workers) if monitoring else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> Any:
+        yield
+        if monitor is not None:
+            monitor.close()
+
     app = FastAPI(
         title="music-genre",
         version=version,
         description="Genre predictions for songs. The MLflow scoring protocol (/ping, /health, "
-        "/version, /invocations) plus /predict with probabilities and /model, the model card.",
+        "/version, /invocations) plus /predict with probabilities, /explain with each input "
+        "column's contribution, /model, the model card, and for operators /metrics "
+        "(Prometheus) and /drift (live inputs against the training reference).",
+        lifespan=lifespan,
     )
     model_info = {**predictor.card, "git_revision": _git_revision()}
     classes = predictor.classes
+    explainer = _explainer(predictor)
+
+    def observe(route: str, songs: list[dict[str, Any]], proba: Any) -> None:
+        if monitor is not None:
+            monitor.predicted(route, songs, proba)
 
     PredictRequest = create_model(  # noqa: N806 (a class)
         "PredictRequest",
@@ -262,33 +395,7 @@ def create_app(
         songs=(batch_field(max_batch_rows, Song), ...),
     )
 
-    @app.exception_handler(InputError)
-    async def _input_error(_: Request, error: InputError) -> Any:
-        return error_response(error.status, error.message, error.detail)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> Any:
-        detail = [describe(item, ()) for item in error.errors()]
-        detail = [{**item, "loc": [p for p in item["loc"] if p != "body"]} for item in detail]
-        first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
-        if first["type"] == "json_invalid":
-            message = f"request body is not valid JSON ({first['msg']})"
-            return error_response(422, message, detail)
-        return error_response(422, one_line(detail) if detail else "invalid request", detail)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
-        if error.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
-            message = f"request body is not valid JSON ({error.detail})"
-            return error_response(
-                422, message, [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
-            )
-        message = (
-            str(error.detail) if error.status_code != 404 else f"no such path {request.url.path}"
-        )
-        response = error_response(error.status_code, message)
-        response.headers.update(error.headers or {})  # 405 keeps its Allow header
-        return response
+    _add_error_handlers(app)
 
     @app.get("/ping", response_model=Status, summary="Liveness (MLflow, SageMaker)")
     async def ping() -> Any:
@@ -321,6 +428,7 @@ def create_app(
     async def predict(body: PredictRequest) -> Any:  # type: ignore[valid-type]
         songs = [song.model_dump() for song in body.songs]
         proba = await _predict(predictor, songs)
+        observe("/predict", songs, proba)
         return _json(
             {
                 "predictions": [
@@ -352,10 +460,101 @@ def create_app(
         else:
             songs = records_from_json(_parse_json(body), max_batch_rows)
         proba = await _predict(predictor, songs)
+        observe("/invocations", songs, proba)
         return _json({"predictions": [classes[int(row.argmax())] for row in proba]})
 
+    _add_explain_route(app, explainer, PredictRequest, observe)
+    if monitor is not None:
+        _add_operator_routes(app, monitor)
     _add_schema_definitions(app, defs)
-    return BodySizeLimit(app, max_body_bytes)  # type: ignore[return-value]
+    limited = BodySizeLimit(app, max_body_bytes)
+    if monitor is None:
+        return limited  # type: ignore[return-value]
+    routes = {route.path for route in app.routes if hasattr(route, "path")}
+    return RequestMetrics(limited, monitor, routes)  # type: ignore[return-value]
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """One body, ErrorBody, for every 4xx."""
+
+    @app.exception_handler(InputError)
+    async def _input_error(_: Request, error: InputError) -> Any:
+        return error_response(error.status, error.message, error.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> Any:
+        detail = [describe(item, ()) for item in error.errors()]
+        detail = [{**item, "loc": [p for p in item["loc"] if p != "body"]} for item in detail]
+        first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
+        if first["type"] == "json_invalid":
+            message = f"request body is not valid JSON ({first['msg']})"
+            return error_response(422, message, detail)
+        return error_response(422, one_line(detail) if detail else "invalid request", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> Any:
+        if error.status_code == 400:  # FastAPI could not read the body (e.g. not UTF-8)
+            message = f"request body is not valid JSON ({error.detail})"
+            return error_response(
+                422, message, [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
+            )
+        message = (
+            str(error.detail) if error.status_code != 404 else f"no such path {request.url.path}"
+        )
+        response = error_response(error.status_code, message)
+        response.headers.update(error.headers or {})  # 405 keeps its Allow header
+        return response
+
+
+def _add_explain_route(
+    app: FastAPI, explainer: Explainer | InputError, request_model: Any, observe: Any
+) -> None:
+    def _explained(songs: list[dict[str, Any]]) -> tuple[bytes, Any]:
+        assert isinstance(explainer, Explainer)  # nosec B101: checked by the caller
+        explanations = explainer.explain_songs(songs)
+        body = json.dumps({"explanations": explanations.records()}, allow_nan=False)
+        return body.encode(), explanations.probabilities
+
+    @app.post(
+        "/explain",
+        dependencies=[Depends(_require_json)],
+        response_model=ExplainResponse,
+        responses=_error_responses(413, 415, 422),
+        summary="Each song's prediction and every input column's contribution to each genre",
+    )
+    async def explain(body: request_model) -> Any:  # type: ignore[valid-type]
+        if isinstance(explainer, InputError):
+            raise explainer
+        songs = [song.model_dump() for song in body.songs]
+        if len(songs) <= INLINE_ROWS:
+            content, proba = _explained(songs)
+        else:
+            content, proba = await run_in_threadpool(_explained, songs)
+        observe("/explain", songs, proba)
+        return Response(content, media_type=JSON_TYPE)
+
+
+def _add_operator_routes(app: FastAPI, monitor: Monitor) -> None:
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        summary="Prometheus metrics of every worker (text exposition format)",
+    )
+    async def metrics() -> Any:
+        content, content_type = monitor.exposition()
+        return Response(content, headers={"Content-Type": content_type})
+
+    if monitor.drift is not None:
+
+        @app.get(
+            "/drift",
+            response_model=DriftReport,
+            summary="Live inputs against the training reference: PSI per audio feature "
+            "and for the predicted-genre mix",
+        )
+        async def get_drift() -> Any:
+            return _json(monitor.drift_report())
 
 
 def _add_schema_definitions(app: FastAPI, defs: dict[str, Any]) -> None:
@@ -374,6 +573,7 @@ def _add_schema_definitions(app: FastAPI, defs: dict[str, Any]) -> None:
 
 MODEL_ENV: Final = "MUSIC_GENRE_SERVE_MODEL"
 LIMITS_ENV: Final = "MUSIC_GENRE_SERVE_LIMITS"
+MONITORING_ENV: Final = "MUSIC_GENRE_SERVE_MONITORING"
 
 
 def default_workers() -> int:
@@ -388,17 +588,51 @@ def serve(
     workers: int | None = None,
     max_batch_rows: int | None = None,
     max_body_bytes: int | None = None,
+    monitoring: bool = True,
+    reference_profile: str | os.PathLike[str] | None = None,
+    genre_reference: str | os.PathLike[str] | None = None,
+    drift_window: int | None = None,
+    drift_threshold: float | None = None,
 ) -> None:
-    """Run the API with uvicorn: `workers` processes, each loading the verified model once."""
+    """Run the API with uvicorn: `workers` processes, each loading the verified model once.
+
+    With monitoring (the default) and more than one worker, the workers share their metrics
+    through a directory made fresh here and removed when the server stops.
+    """
     import uvicorn
 
     from music_genre.core.errors import ParamsError
+    from music_genre.serving import monitoring as mon
 
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ParamsError(f"--workers {workers}: expected 1 or more")
-    # Load once here, so a bad model file fails the command before any worker starts.
-    Predictor.load(model, lean=False)
+    # Load once here, so a bad model or reference file fails the command before any worker.
+    predictor = Predictor.load(model, lean=False)
+    settings: dict[str, Any] = {"monitoring": monitoring, "workers": workers}
+    references = [
+        Path(reference_profile or mon.DEFAULT_PROFILE),
+        Path(genre_reference or mon.DEFAULT_GENRE_MIX),
+    ]
+    defaults_missing = [str(path) for path in references if not path.exists()] and not (
+        reference_profile or genre_reference
+    )
+    if monitoring and defaults_missing:
+        # Outside a project (a container with only the model): metrics without drift.
+        log.warning(
+            "drift is off: %s not found (run in the project, or pass --reference-profile and "
+            "--genre-reference)",
+            " and ".join(str(path) for path in references if not path.exists()),
+        )
+    elif monitoring:
+        drift = {
+            "profile": str(references[0].resolve()),
+            "genre_mix": str(references[1].resolve()),
+            "window": mon.DEFAULT_WINDOW if drift_window is None else drift_window,
+            "threshold": mon.DEFAULT_THRESHOLD if drift_threshold is None else drift_threshold,
+        }
+        _drift_settings(drift, predictor.classes)
+        settings["drift"] = drift
     # Limits left unset keep create_app's defaults (one place for them).
     limits = {
         name: value
@@ -407,16 +641,34 @@ def serve(
     }
     os.environ[MODEL_ENV] = str(Path(model).resolve())
     os.environ[LIMITS_ENV] = json.dumps(limits)
+    os.environ[MONITORING_ENV] = json.dumps(settings)
+    metrics_dir = None
+    os.environ.pop(MULTIPROC_ENV, None)
+    if monitoring and workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="music-genre-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
     log.info("serving %s on http://%s:%d with %d worker(s)", model, host, port, workers)
-    uvicorn.run(
-        "music_genre.serving.api:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        http=NoDelayHttpProtocol,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "music_genre.serving.api:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            http=NoDelayHttpProtocol,
+            log_level="warning",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _drift_settings(drift: dict[str, Any], classes: list[str]) -> DriftSettings:
+    from music_genre.serving.monitoring import DriftReference
+
+    reference = DriftReference.load(drift["profile"], drift["genre_mix"], classes)
+    return DriftSettings(reference, window=drift["window"], threshold=drift["threshold"])
 
 
 class NoDelayHttpProtocol(HttpToolsProtocol):
@@ -438,7 +690,15 @@ class NoDelayHttpProtocol(HttpToolsProtocol):
 def app_from_environment() -> Any:
     """The app of one uvicorn worker process (serve() passes its arguments in the environment)."""
     predictor = Predictor.load(os.environ[MODEL_ENV])
-    return create_app(predictor, **json.loads(os.environ.get(LIMITS_ENV, "{}")))
+    settings = json.loads(os.environ.get(MONITORING_ENV, "{}"))
+    drift = settings.get("drift")
+    return create_app(
+        predictor,
+        **json.loads(os.environ.get(LIMITS_ENV, "{}")),
+        monitoring=settings.get("monitoring", True),
+        drift=_drift_settings(drift, predictor.classes) if drift else None,
+        workers=settings.get("workers", 1),
+    )
 
 
 def _git_revision() -> str | None:

@@ -82,6 +82,13 @@ class CompiledPipeline:
 
     def predict_proba(self, songs: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for validated songs (dicts with every input column, None = missing)."""
+        matrix = self.matrix(songs)
+        if self.booster is not None:
+            return self.booster.predict(matrix)
+        return self.classifier.predict_proba(matrix)
+
+    def matrix(self, songs: list[dict[str, Any]]) -> np.ndarray:
+        """What the classifier reads: the preprocessed songs, one dense row each."""
         import numpy as np
 
         numeric = np.array(
@@ -113,10 +120,7 @@ class CompiledPipeline:
         text = self.tfidf.rows([text_of(song) for song in songs])
         # Dense rather than the pipeline's CSR: the same values, and the trees (LightGBM
         # without zero_as_missing, the forests) read an absent sparse entry as 0.0.
-        matrix = np.hstack([numeric, categorical, text])
-        if self.booster is not None:
-            return self.booster.predict(matrix)
-        return self.classifier.predict_proba(matrix)
+        return np.hstack([numeric, categorical, text])
 
 
 def text_of(song: dict[str, Any]) -> str:

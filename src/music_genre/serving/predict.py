@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,10 +165,12 @@ def predict_file(
     with_probabilities: bool = False,
     batch_rows: int = BATCH_ROWS,
     progress: bool | None = None,
+    explain: Callable[[pd.DataFrame, str], pd.DataFrame] | None = None,
 ) -> int:
     """Predict every row of `input_path` into `output_path`; return the number of rows.
 
-    The output appears only when every batch succeeded (temporary file, then rename).
+    `explain` (serving.explain's Explainer.columns_of) adds its columns for each batch. The
+    output appears only when every batch succeeded (temporary file, then rename).
     """
     import sys
 
@@ -189,10 +191,12 @@ def predict_file(
         try:
             for batch in read_batches(source, batch_rows):
                 proba = predictor.predict_proba(batch, source=str(source))
-                table = pa.Table.from_pandas(
-                    predictions_frame(proba, predictor.classes, with_probabilities),
-                    preserve_index=False,
-                )
+                frame = predictions_frame(proba, predictor.classes, with_probabilities)
+                if explain is not None:
+                    import pandas as pd
+
+                    frame = pd.concat([frame, explain(batch, str(source))], axis=1)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
                 writer = writer or _open_writer(tmp, output_format, table.schema)
                 writer.write_table(table)
                 rows += len(batch)

@@ -43,3 +43,12 @@ def test_curves_are_sampled_on_a_fixed_grid():
     precisions = [point["precision"] for point in pr]
     assert len(pr) == CURVE_POINTS and precisions == sorted(precisions, reverse=True)
     assert labels.mean() <= pr[-1]["precision"] < pr[0]["precision"]
+
+
+def test_metric_names_are_what_classification_metrics_returns():
+    from music_genre.modeling.metrics import LOWER_IS_BETTER, METRIC_NAMES, classification_metrics
+
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    scores = classification_metrics(pd.Series(list(CLASSES)), proba, CLASSES)
+    assert tuple(scores) == METRIC_NAMES
+    assert set(METRIC_NAMES) >= LOWER_IS_BETTER

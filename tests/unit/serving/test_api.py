@@ -264,3 +264,115 @@ def test_ping_health_version_and_model_card(client, predictor):
     assert np.isclose(
         sum(card["validation_metrics"].values()), sum(predictor.card["validation_metrics"].values())
     )
+
+
+def _metrics(client) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_every_request_route_status_song_and_genre(predictor, songs):
+    client = TestClient(create_app(predictor, max_batch_rows=50))
+    request = as_request_songs(songs.head(30))
+    genres = []
+    for start in range(0, 30, 10):
+        response = client.post("/predict", json={"songs": request[start : start + 10]})
+        genres += [p["genre"] for p in response.json()["predictions"]]
+    client.post("/invocations", json={"instances": request[:5]})
+    client.post("/predict", json={"songs": [{"tempo": 1}]})  # 422
+    client.get("/nowhere/at/all")  # 404: counted under "other"
+    metrics = _metrics(client)
+
+    def value(name, **labels):
+        return metrics.get((name, tuple(sorted(labels.items()))), 0)
+
+    assert value("music_genre_requests_total", route="/predict", status="200") == 3
+    assert value("music_genre_requests_total", route="/predict", status="422") == 1
+    assert value("music_genre_requests_total", route="/invocations", status="200") == 1
+    assert value("music_genre_requests_total", route="other", status="404") == 1
+    assert value("music_genre_request_duration_seconds_count", route="/predict") == 4
+    assert value("music_genre_request_duration_seconds_bucket", route="/predict", le="+Inf") == 4
+    assert value("music_genre_songs_predicted_total", route="/predict") == 30
+    assert value("music_genre_songs_predicted_total", route="/invocations") == 5
+    for genre in set(genres):
+        assert value("music_genre_predictions_total", genre=genre) >= genres.count(genre)
+    assert (
+        sum(v for (name, _), v in metrics.items() if name == "music_genre_predictions_total") == 35
+    )
+    info = [labels for (name, labels), _ in metrics.items() if name == "music_genre_model_info"]
+    assert dict(info[0])["model_sha256"] == predictor.card["model_sha256"]
+    # 1-20 ms is resolved by the buckets.
+    buckets = {
+        float(dict(labels)["le"])
+        for (name, labels), _ in metrics.items()
+        if name == "music_genre_request_duration_seconds_bucket"
+    }
+    assert len({b for b in buckets if 0.001 <= b <= 0.02}) >= 8
+    assert "/drift" not in client.get("/openapi.json").json()["paths"]  # no reference given
+
+
+def test_explain_is_predict_decomposed(client, predictor, songs):
+    request = as_request_songs(songs.head(5))
+    explained = client.post("/explain", json={"songs": request})
+    predicted = client.post("/predict", json={"songs": request})
+    assert explained.status_code == 200
+    for explanation, prediction in zip(
+        explained.json()["explanations"], predicted.json()["predictions"], strict=True
+    ):
+        assert explanation["genre"] == prediction["genre"]
+        raw = np.array(
+            [
+                sum(explanation["contributions"][g].values()) + explanation["base_values"][g]
+                for g in predictor.classes
+            ]
+        )
+        proba = np.exp(raw - raw.max())
+        proba /= proba.sum()
+        expected = [prediction["probabilities"][g] for g in predictor.classes]
+        np.testing.assert_allclose(proba, expected, atol=1e-6)
+    bad = client.post("/explain", json={"songs": [{**request[0], "tempo": "fast"}]})
+    assert bad.status_code == 422 and bad.json()["error"].startswith("songs.0.tempo")
+    assert (
+        client.post("/explain", content="x", headers={"content-type": "text/csv"}).status_code
+        == 415
+    )
+
+
+def test_no_monitoring_means_no_metrics(predictor):
+    client = TestClient(create_app(predictor, monitoring=False))
+    assert client.get("/metrics").status_code == 404
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/metrics" not in paths and "/explain" in paths
+
+
+def test_drift_endpoint_against_the_committed_reference(predictor, songs):
+    from conftest import PROJECT_ROOT
+    from music_genre.serving.api import _drift_settings
+
+    drift = _drift_settings(
+        {
+            "profile": PROJECT_ROOT / "data" / "reference_profile.json",
+            "genre_mix": PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
+            "window": 100,
+            "threshold": 0.1,
+        },
+        predictor.classes,
+    )
+    client = TestClient(create_app(predictor, drift=drift))
+    client.post("/predict", json={"songs": as_request_songs(songs.head(40))})
+    report = client.get("/drift").json()
+    assert report["window"] == {"songs": 100, "workers": 1, "songs_per_worker": 100}
+    assert report["features"]["tempo"]["songs"] == 40
+    assert report["predicted_genre"]["songs"] == 40
+    assert report["features"]["tempo"]["drifting"] is None  # 40 songs cannot tell
+    assert set(report["features"]) == set(drift.reference.bins)
+    metrics = _metrics(client)
+    assert metrics[("music_genre_drift_songs", (("column", "tempo"),))] == 40

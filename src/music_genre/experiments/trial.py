@@ -1,0 +1,216 @@
+"""One trial of `music-genre tune`, as a Dask worker (or the tuner itself) runs it.
+
+A trial fits the booster on train's fit part and scores it on train's grouped validation part
+exactly as the train stage does: the same split function (data.splits.split_by), pipeline
+(modeling.build), booster fit with early stopping (modeling.fitting.fit_booster) and metric code
+(modeling.metrics). So the experiment the tuner leaves behind reports the very same validation
+score in metrics/train/metrics.json.
+
+What is costly and shared stays in the process between trials: the split table (TrialData), and
+the fitted TF-IDF/scaling of each `tfidf` setting with the two matrices it makes; a trial that
+changes no preprocessing knob only fits trees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from music_genre.core.params import Params
+from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The validation loss is reported to the pruner every this many boosting rounds.
+REPORT_EVERY: Final = 5
+VALIDATION: Final = "validation"
+LOSS: Final = "multi_logloss"
+# Preprocessed matrices kept per process, one pair per tfidf setting (LRU).
+KEPT_PREPARATIONS: Final = 4
+
+
+class StopTrial(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised from the boosting loop: `reason` is 'pruned' or 'deadline'."""
+
+    def __init__(self, reason: str, rounds: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.rounds = rounds
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """train's fit and validation parts, split once (what every trial reads)."""
+
+    token: str  # identifies the table and the split, for the per-process caches
+    fit_features: pd.DataFrame
+    fit_target: pd.Series
+    validation_features: pd.DataFrame
+    validation_target: pd.Series
+
+
+def load_trial_data(params: Params, train_path: str) -> TrialData:
+    from music_genre.core.fileio import read_parquet, sha256_file
+    from music_genre.data.splits import split_by
+
+    columns = [*MODEL_INPUT_COLUMNS, *TRACK_COLUMNS, TARGET]
+    table = read_parquet(train_path, columns=list(dict.fromkeys(columns)))
+    group_by = params.segregate.group_by
+    fit_part, validation_part = split_by(
+        group_by, table, params.train.val_size, params.seed, what="validation"
+    )
+    identity = f"{sha256_file(train_path)}:{group_by}:{params.train.val_size}:{params.seed}"
+    return TrialData(
+        hashlib.sha256(identity.encode()).hexdigest()[:16],
+        fit_part[list(MODEL_INPUT_COLUMNS)],
+        fit_part[TARGET],
+        validation_part[list(MODEL_INPUT_COLUMNS)],
+        validation_part[TARGET],
+    )
+
+
+_PREPARED: OrderedDict[tuple[str, str], tuple[Any, Any]] = OrderedDict()
+
+
+def prepared(data: TrialData, params: Params) -> tuple[Any, Any]:
+    """The fit and validation matrices of `params`' preprocessing, fitted once per setting."""
+    from music_genre.modeling.build import build_pipeline
+
+    key = (data.token, params.tfidf.model_dump_json())
+    if key in _PREPARED:
+        _PREPARED.move_to_end(key)
+        return _PREPARED[key]
+    preprocessor = build_pipeline(params.train, params.tfidf).named_steps["preprocessor"]
+    matrices = (
+        preprocessor.fit_transform(data.fit_features, data.fit_target),
+        preprocessor.transform(data.validation_features),
+    )
+    _PREPARED[key] = matrices
+    while len(_PREPARED) > KEPT_PREPARATIONS:
+        _PREPARED.popitem(last=False)
+    return matrices
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    scores: dict[str, float]
+    rounds: int | None
+    seconds: float
+
+
+def run_trial(
+    data: TrialData,
+    params: Params,
+    *,
+    report: Callable[[int, float], bool] | None = None,
+    deadline: float | None = None,
+) -> TrialResult:
+    """Fit and score one parameter set. `report(round, validation loss)` returns True to stop
+    the trial (pruned); past `deadline` (time.time()) the trial stops too. Both raise StopTrial.
+    """
+    from music_genre.modeling.build import build_pipeline
+    from music_genre.modeling.fitting import boosting_rounds, fit_booster
+    from music_genre.modeling.metrics import classification_metrics
+    from music_genre.modeling.threads import limited_threads
+
+    start = time.perf_counter()
+    fit_matrix, validation_matrix = prepared(data, params)
+    pipeline = build_pipeline(params.train, params.tfidf)
+    classifier = pipeline[-1]
+
+    def watch(env: Any) -> None:
+        done = env.iteration + 1
+        if deadline is not None and time.time() > deadline:
+            raise StopTrial("deadline", done)
+        if report is None or done % REPORT_EVERY:
+            return
+        loss = next(
+            value
+            for name, metric, value, *_ in env.evaluation_result_list
+            if name == VALIDATION and metric == LOSS
+        )
+        if report(done, loss):
+            raise StopTrial("pruned", done)
+
+    with limited_threads(params.train.n_threads):
+        fit_booster(
+            classifier,
+            fit_matrix,
+            data.fit_target,
+            [(validation_matrix, data.validation_target)],
+            names=[VALIDATION],
+            callbacks=[watch],
+        )
+        proba = classifier.predict_proba(validation_matrix)
+    classes = [str(name) for name in classifier.classes_]
+    scores = classification_metrics(data.validation_target, proba, classes)
+    return TrialResult(scores, boosting_rounds(pipeline), time.perf_counter() - start)
+
+
+def run_on_worker(
+    data: TrialData,
+    raw_params: dict[str, Any],
+    storage: Any,
+    study_name: str,
+    trial_id: int,
+    *,
+    pruner: Any,
+    deadline: float | None,
+) -> dict[str, Any]:
+    """A Dask task: run the trial the tuner asked for, reporting to the shared study. Params
+    travel as the plain mapping of params.yaml and are validated again here."""
+    import optuna
+
+    from music_genre.core.params import parse_params
+
+    params = parse_params(raw_params)
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+    trial = optuna.Trial(study, trial_id)
+    return outcome(lambda: run_trial(data, params, report=reporter(trial), deadline=deadline))
+
+
+def reporter(trial: Any) -> Callable[[int, float], bool]:
+    """Report a round's validation loss to the study; True when the pruner stops the trial.
+
+    Pruners rank intermediate values in the study's direction, so for a maximised metric the
+    loss is reported negated (higher is better, like the metric)."""
+    import optuna
+
+    sign = -1.0 if trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+
+    def report(step: int, loss: float) -> bool:
+        trial.report(sign * loss, step)
+        return bool(trial.should_prune())
+
+    return report
+
+
+def outcome(action: Callable[[], TrialResult]) -> dict[str, Any]:
+    """What a trial ended with, as plain data (it travels back from a worker)."""
+    start = time.perf_counter()
+    try:
+        result = action()
+    except StopTrial as stop:
+        return {
+            "state": stop.reason,
+            "rounds": stop.rounds,
+            "seconds": time.perf_counter() - start,
+        }
+    except Exception as error:  # e.g. LightGBM refusing a value: this trial fails, not the study
+        lines = str(error).strip().splitlines()
+        return {
+            "state": "failed",
+            "reason": f"{type(error).__name__}: {lines[0] if lines else ''}",
+            "seconds": time.perf_counter() - start,
+        }
+    return {
+        "state": "complete",
+        "scores": result.scores,
+        "rounds": result.rounds,
+        "seconds": result.seconds,
+    }

@@ -1,0 +1,514 @@
+"""`music-genre tune`: a model-based search over params.yaml's `tune.space`, with Optuna.
+
+Optuna's TPE sampler (seeded by `tune.seed`) proposes each trial from the ones before it; the
+tuner asks and tells (Optuna's ask-and-tell interface), so every proposal is made here, in one
+place, in trial order. A trial is fitted and scored exactly as the train stage fits and scores
+(music_genre.experiments.trial) and is stopped early by Optuna's PercentilePruner when its
+validation loss, reported every few boosting rounds, is among the worst `pruning.percentile`
+per cent of the earlier trials' at the same round. The test split is never read.
+
+Without a cluster, trials run in this process one after the other. With `--scheduler ADDR` or
+`--workers N` they run as Dask tasks, as many at once as the cluster has threads; the study's
+state lives in Optuna's DaskStorage on the scheduler (trials report their losses there and the
+pruner reads them), the split table is scattered once to every worker, and Dask reruns a task
+whose worker died, so a killed worker costs the trial it was running.
+
+The best trial's parameters become an ordinary DVC experiment, `dvc exp run -n <study> -S ...`;
+the study (every trial: parameters, score, rounds, pruned or not, seconds) is written with its
+plots to plots/tune/<study>/.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+# subprocess runs `dvc exp run` with arguments built from validated params only.
+import subprocess  # nosec B404
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from music_genre.core.errors import ParamsError, PipelineError
+from music_genre.core.params import Params, TuneParams, load_params, parse_params
+from music_genre.experiments.cluster import connect
+from music_genre.experiments.trial import (
+    TrialData,
+    load_trial_data,
+    outcome,
+    reporter,
+    run_on_worker,
+    run_trial,
+)
+
+REPORT_ROOT: Final = Path("plots") / "tune"
+TRAIN_SPLIT: Final = "data/split/train.parquet"
+# Parameter sections a search may change: the model's own arguments and the text features.
+TUNABLE_SECTIONS: Final = ("train", "tfidf")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str  # dotted params.yaml key, e.g. train.lightgbm.learning_rate
+    distribution: Any  # an optuna distribution
+    present: bool  # already in params.yaml (dvc exp run -S key=v) or added (++key=v)
+
+
+@dataclass
+class TuneOutcome:
+    study: Any
+    report_dir: Path
+    best: dict[str, Any] | None
+    experiment: str | None = None
+    interrupted: bool = False
+    failed: list[int] = field(default_factory=list)
+
+
+def tune_settings(params: Params) -> TuneParams:
+    if params.tune is None:
+        raise ParamsError("params.yaml: missing key 'tune' (the search space of music-genre tune)")
+    return params.tune
+
+
+def parse_space(params: Params) -> list[Dimension]:
+    """Every `tune.space` entry as an Optuna distribution, checked before any trial runs."""
+    import optuna
+
+    from music_genre.modeling.metrics import METRIC_NAMES
+
+    settings = tune_settings(params)
+    if settings.n_trials is None and settings.timeout_s is None:
+        raise ParamsError(
+            "params.yaml: 'tune.n_trials' and 'tune.timeout_s' are both null: expected a trial "
+            "count, a time budget in seconds, or both"
+        )
+    if settings.metric not in METRIC_NAMES:
+        raise ParamsError(
+            f"params.yaml: 'tune.metric' is '{settings.metric}', expected one of: "
+            f"{', '.join(METRIC_NAMES)}"
+        )
+    if not settings.space:
+        raise ParamsError("params.yaml: 'tune.space' is empty: expected at least one parameter")
+    raw = params.model_dump()
+    dimensions = []
+    for key, spec in settings.space.items():
+        where = f"params.yaml: 'tune.space.{key}'"
+        present = _check_key(key, raw, params, where)
+        distribution = _distribution(spec, where, optuna)
+        # Every value the range can take must be a valid parameter: try its ends.
+        for value in _ends(distribution):
+            _apply_one(params, {key: value}, where)
+        dimensions.append(Dimension(key, distribution, present))
+    return dimensions
+
+
+def _check_key(key: str, raw: dict[str, Any], params: Params, where: str) -> bool:
+    parts = key.split(".")
+    if parts[0] not in TUNABLE_SECTIONS or len(parts) < 2:
+        raise ParamsError(
+            f"{where}: unknown parameter (expected a key under {' or '.join(TUNABLE_SECTIONS)}, "
+            "e.g. train.lightgbm.learning_rate)"
+        )
+    if parts[0] == "train" and len(parts) == 3 and parts[1] != params.train.model:
+        raise ParamsError(f"{where}: tunes '{parts[1]}', but train.model is '{params.train.model}'")
+    node: Any = raw
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            raise ParamsError(f"{where}: unknown parameter ('{part}' is not in params.yaml)")
+        node = node[part]
+    if not isinstance(node, dict):
+        raise ParamsError(f"{where}: unknown parameter")
+    if parts[0] == "train" and len(parts) == 3:
+        from music_genre.modeling.build import accepted_arguments
+
+        if parts[2] not in accepted_arguments(params.train.model):
+            raise ParamsError(
+                f"{where}: unknown parameter ('{parts[2]}' is not an argument of "
+                f"{params.train.model})"
+            )
+    elif parts[-1] not in node:
+        raise ParamsError(f"{where}: unknown parameter ('{parts[-1]}' is not in params.yaml)")
+    return parts[-1] in node
+
+
+def _distribution(spec: dict[str, Any], where: str, optuna: Any) -> Any:
+    keys = set(spec)
+    if keys == {"choices"}:
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise ParamsError(f"{where}: empty choices (expected a non-empty list)")
+        return optuna.distributions.CategoricalDistribution(choices)
+    if not keys <= {"low", "high", "log"} or not {"low", "high"} <= keys:
+        raise ParamsError(
+            f"{where}: expected {{low, high}} (and optionally log: true) or {{choices: [...]}}, "
+            f"got keys {sorted(keys)}"
+        )
+    low, high, log_scale = spec["low"], spec["high"], spec.get("log", False)
+    numbers = (int, float)
+    if any(isinstance(v, bool) or not isinstance(v, numbers) for v in (low, high)):
+        raise ParamsError(f"{where}: low and high must be numbers, got {low!r} and {high!r}")
+    if not isinstance(log_scale, bool):
+        raise ParamsError(f"{where}: log must be true or false, got {log_scale!r}")
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ParamsError(f"{where}: empty range (low {low} is not below high {high})")
+    if log_scale and low <= 0:
+        raise ParamsError(f"{where}: a log range needs low > 0, got {low}")
+    if isinstance(low, int) and isinstance(high, int):
+        return optuna.distributions.IntDistribution(low, high, log=log_scale)
+    return optuna.distributions.FloatDistribution(float(low), float(high), log=log_scale)
+
+
+def _ends(distribution: Any) -> list[Any]:
+    if hasattr(distribution, "choices"):
+        return list(distribution.choices)
+    return [distribution.low, distribution.high]
+
+
+def apply(params: Params, values: dict[str, Any]) -> Params:
+    """`params` with the dotted keys of `values` set, validated like params.yaml itself."""
+    return _apply_one(params, values, "params.yaml")
+
+
+def _apply_one(params: Params, values: dict[str, Any], where: str) -> Params:
+    from music_genre.modeling.build import build_pipeline
+
+    raw = params.model_dump()
+    for key, value in values.items():
+        node = raw
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    try:
+        changed = parse_params(raw)
+        build_pipeline(changed.train, changed.tfidf)  # the estimator accepts the value
+    except ParamsError as error:
+        raise ParamsError(f"{where}: {str(error).removeprefix('params.yaml: ')}") from None
+    return changed
+
+
+def direction(metric: str) -> str:
+    from music_genre.modeling.metrics import LOWER_IS_BETTER
+
+    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
+
+
+def tune(
+    params_path: str = "params.yaml",
+    train_path: str = TRAIN_SPLIT,
+    *,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    study_name: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    run_experiment: bool = True,
+    report_root: Path = REPORT_ROOT,
+    out: Any = None,
+) -> TuneOutcome:
+    """Run the study; write its report; run the best trial as a DVC experiment."""
+    out = out or sys.stdout
+    params = with_overrides(load_params(params_path), n_trials, timeout_s, study_name)
+    settings = tune_settings(params)
+    if workers is not None and workers < 1:
+        raise ParamsError(f"--workers {workers}: expected 1 or more")
+    dimensions = parse_space(params)
+    tuner = Tuner(params, settings, dimensions, load_trial_data(params, train_path), out)
+    print(
+        f"study '{settings.study}': {len(dimensions)} parameter(s), {tuner.budget.describe()}, "
+        f"metric {settings.metric} on train's validation part",
+        file=out,
+        flush=True,
+    )
+    result = TuneOutcome(study=None, report_dir=report_root / settings.study, best=None)
+    try:
+        if scheduler is None and workers is None:
+            tuner.run_here(result)
+        else:
+            tuner.run_on_cluster(result, scheduler, workers or 1)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    if result.study is None:
+        raise PipelineError("interrupted before the study started")
+    return _conclude(result, settings, dimensions, run_experiment, out)
+
+
+def with_overrides(
+    params: Params, n_trials: int | None, timeout_s: float | None, study: str | None
+) -> Params:
+    """params with the command line's budget (both keys, when either is given) and name."""
+    overrides: dict[str, Any] = {}
+    if n_trials is not None or timeout_s is not None:
+        overrides = {"n_trials": n_trials, "timeout_s": timeout_s}
+    if study is not None:
+        overrides["study"] = study
+    if not overrides:
+        return params
+    raw = params.model_dump()
+    raw["tune"] = {**tune_settings(params).model_dump(), **overrides}
+    return parse_params(raw, "command line")
+
+
+def _conclude(
+    result: TuneOutcome,
+    settings: TuneParams,
+    dimensions: list[Dimension],
+    run_experiment: bool,
+    out: Any,
+) -> TuneOutcome:
+    from music_genre.experiments.study_report import write_study_report
+
+    study = result.study
+    result.best = best = _best(study)
+    write_study_report(
+        study, settings, dimensions, result.report_dir, interrupted=result.interrupted
+    )
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    print(
+        f"{len(finished)} trial(s) finished; report in {result.report_dir}/report.md",
+        file=out,
+        flush=True,
+    )
+    if best is None:
+        raise PipelineError(f"study '{settings.study}': no trial completed")
+    print(
+        f"best: trial #{best['number']} {settings.metric}={best['value']:.5f} "
+        + " ".join(f"{k}={v}" for k, v in best["params"].items()),
+        file=out,
+        flush=True,
+    )
+    if result.interrupted:
+        raise PipelineError(
+            f"interrupted: kept {len(finished)} finished trial(s); best so far is trial "
+            f"#{best['number']} ({settings.metric}={best['value']:.5f}); no experiment was run"
+        )
+    if run_experiment:
+        result.experiment = run_best_experiment(settings.study, best["params"], dimensions, out)
+    return result
+
+
+@dataclass
+class Budget:
+    n_trials: int | None
+    timeout_s: float | None
+    started: float = field(default_factory=time.time)
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.timeout_s is None else self.started + self.timeout_s
+
+    def more(self, finished: int, running: int = 0) -> bool:
+        if self.n_trials is not None and finished + running >= self.n_trials:
+            return False
+        return self.deadline is None or time.time() < self.deadline
+
+    def describe(self) -> str:
+        parts = []
+        if self.n_trials is not None:
+            parts.append(f"{self.n_trials} trial(s)")
+        if self.timeout_s is not None:
+            parts.append(f"{self.timeout_s:g} s")
+        return " or ".join(parts)
+
+
+class Tuner:
+    """The ask-and-tell loop of one study, here or on a Dask cluster."""
+
+    def __init__(
+        self,
+        params: Params,
+        settings: TuneParams,
+        dimensions: list[Dimension],
+        data: TrialData,
+        out: Any,
+    ) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.params = params
+        self.settings = settings
+        self.data = data
+        self.out = out
+        self.distributions = {d.key: d.distribution for d in dimensions}
+        self.sampler = optuna.samplers.TPESampler(seed=settings.seed)
+        self.pruner = optuna.pruners.PercentilePruner(
+            settings.pruning.percentile,
+            n_startup_trials=settings.pruning.startup_trials,
+            n_warmup_steps=settings.pruning.warmup_rounds,
+        )
+        self.budget = Budget(settings.n_trials, settings.timeout_s)
+
+    def _study(self, storage: Any) -> Any:
+        import optuna
+
+        return optuna.create_study(
+            study_name=self.settings.study,
+            storage=storage,
+            sampler=self.sampler,
+            pruner=self.pruner,
+            direction=direction(self.settings.metric),
+        )
+
+    def run_here(self, result: TuneOutcome) -> None:
+        """One trial after the other in this process."""
+        import optuna
+
+        study = result.study = self._study(optuna.storages.InMemoryStorage())
+        self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
+        finished = 0
+        while self.budget.more(finished):
+            trial = study.ask(self.distributions)
+            try:
+                trial_params = apply(self.params, trial.params)
+                ended = outcome(
+                    lambda trial=trial, trial_params=trial_params: run_trial(
+                        self.data,
+                        trial_params,
+                        report=reporter(trial),
+                        deadline=self.budget.deadline,
+                    )
+                )
+            except BaseException:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                raise
+            finished += self._tell(study, trial, ended)
+
+    def run_on_cluster(self, result: TuneOutcome, scheduler: str | None, workers: int) -> None:
+        """As many trials at once as the cluster has threads; state in Optuna's DaskStorage."""
+        import optuna
+        from optuna_integration import DaskStorage
+
+        with connect(scheduler, workers) as client:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = DaskStorage(optuna.storages.InMemoryStorage(), client=client)
+            study = result.study = self._study(storage)
+            try:
+                self._loop(client, study)
+            finally:
+                # The study outlives the cluster: its trials are copied into this process.
+                result.study = self._study(optuna.storages.InMemoryStorage())
+                result.study.add_trials(study.trials)
+
+    def _loop(self, client: Any, study: Any) -> None:
+        import optuna
+        from dask.distributed import wait
+
+        self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
+        slots = max(1, sum(client.nthreads().values()))
+        shared = client.scatter(self.data, broadcast=True)
+        running: dict[Any, Any] = {}
+        finished = 0
+        try:
+            while True:
+                while len(running) < slots and self.budget.more(finished, len(running)):
+                    trial = study.ask(self.distributions)
+                    running[self._submit(client, study, shared, trial)] = trial
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when="FIRST_COMPLETED")
+                for future in done:
+                    trial = running.pop(future)
+                    try:
+                        ended = future.result()
+                    except Exception as error:  # e.g. KilledWorker: it killed too many
+                        ended = {"state": "failed", "seconds": 0.0, "reason": _one_line(error)}
+                    finished += self._tell(study, trial, ended)
+        except BaseException:
+            for future, trial in running.items():
+                future.cancel()
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+
+    def _submit(self, client: Any, study: Any, shared: Any, trial: Any) -> Any:
+        return client.submit(
+            run_on_worker,
+            shared,
+            apply(self.params, trial.params).model_dump(),
+            study._storage,
+            study.study_name,
+            trial._trial_id,
+            pruner=self.pruner,
+            deadline=self.budget.deadline,
+            key=f"music-genre-tune-{study.study_name}-{trial.number}",
+            pure=False,
+        )
+
+    def _tell(self, study: Any, trial: Any, ended: dict[str, Any]) -> bool:
+        """Record a trial's end; True when it counts against the trial budget."""
+        import optuna
+
+        metric = self.settings.metric
+        trial.set_user_attr("rounds", ended.get("rounds"))
+        trial.set_user_attr("seconds", round(ended["seconds"], 3))
+        state = ended["state"]
+        if state == "complete":
+            trial.set_user_attr("scores", ended["scores"])
+            study.tell(trial, float(ended["scores"][metric]))
+            line = f"{metric}={ended['scores'][metric]:.5f}"
+        elif state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            line = f"pruned at round {ended['rounds']}"
+        else:  # the time budget ran out mid-trial, or the trial failed
+            reason = ended.get("reason", "out of time" if state == "deadline" else state)
+            trial.set_user_attr("reason", reason)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            line = f"stopped ({reason})"
+        rounds = f", {ended['rounds']} rounds" if ended.get("rounds") else ""
+        print(
+            f"  trial #{trial.number}: {line} ({ended['seconds']:.1f} s{rounds}) "
+            + " ".join(f"{k}={_short(v)}" for k, v in trial.params.items()),
+            file=self.out,
+            flush=True,
+        )
+        return state in ("complete", "pruned")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".strip()
+
+
+def _best(study: Any) -> dict[str, Any] | None:
+    import optuna
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return None
+    best = study.best_trial
+    return {"number": best.number, "value": best.value, "params": dict(best.params)}
+
+
+def experiment_overrides(values: dict[str, Any], dimensions: list[Dimension]) -> list[str]:
+    """`dvc exp run -S` arguments: `key=value` for keys params.yaml has, `++key=value` for
+    arguments the search added (Hydra's append-or-override)."""
+    import json
+
+    present = {d.key: d.present for d in dimensions}
+    return [
+        f"{'' if present.get(key, True) else '++'}{key}={json.dumps(value)}"
+        for key, value in values.items()
+    ]
+
+
+def run_best_experiment(
+    name: str, values: dict[str, Any], dimensions: list[Dimension], out: Any
+) -> str:
+    command = ["dvc", "exp", "run", "--name", name]
+    for override in experiment_overrides(values, dimensions):
+        command += ["--set-param", override]
+    print(f"running the best trial as an experiment: {' '.join(command)}", file=out, flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603 B607
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise PipelineError(f"dvc exp run --name {name}: {lines[-1] if lines else 'failed'}")
+    return name

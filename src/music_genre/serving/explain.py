@@ -1,0 +1,206 @@
+"""Explained predictions: each class's contribution of each input column, from the model itself.
+
+LightGBM's `pred_contrib` (TreeSHAP) splits every class's raw score into one contribution per
+column the classifier reads plus a base value (the expected raw score), exactly: they add up to
+the raw score, and the softmax of the raw scores is the predicted probabilities. The TF-IDF
+columns are summed into the text column they come from (`text_feature`: title + song name), and
+the song's own terms are listed with their contribution to the predicted genre.
+
+Only estimators that the registry (core.estimators) marks `contributions` are explained; the
+others have no exact per-column decomposition that is cheap (KernelSHAP would take thousands of
+predictions per song), so asking is a one-line 422.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from music_genre.core.estimators import ESTIMATORS
+from music_genre.data.features import TEXT_FEATURE
+from music_genre.serving.inputs import InputError
+from music_genre.serving.predict import Predictor
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+TOP_TERMS: Final = 5
+BASE_PREFIX: Final = "base_"
+CONTRIBUTION_PREFIX: Final = "contribution_"
+TOP_TERMS_COLUMN: Final = "top_terms"
+
+
+@dataclass(frozen=True)
+class Explanations:
+    """Explanations of n songs for K classes and C input columns (arrays, not yet JSON)."""
+
+    classes: list[str]
+    columns: list[str]
+    contributions: np.ndarray  # (n, K, C)
+    base: np.ndarray  # (K,)
+    probabilities: np.ndarray  # (n, K)
+    top_terms: list[list[tuple[str, float]]]  # per song: (term, contribution to its genre)
+
+    @property
+    def raw_scores(self) -> np.ndarray:
+        return self.contributions.sum(axis=2) + self.base
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON-ready explanation per song."""
+        classes, columns = self.classes, self.columns
+        base = dict(zip(classes, self.base.tolist(), strict=True))
+        out = []
+        for contributions, raw, proba, terms in zip(
+            self.contributions.tolist(),
+            self.raw_scores.tolist(),
+            self.probabilities.tolist(),
+            self.top_terms,
+            strict=True,
+        ):
+            best = max(range(len(classes)), key=proba.__getitem__)
+            out.append(
+                {
+                    "genre": classes[best],
+                    "probabilities": dict(zip(classes, proba, strict=True)),
+                    "raw_scores": dict(zip(classes, raw, strict=True)),
+                    "base_values": base,
+                    "contributions": {
+                        genre: dict(zip(columns, row, strict=True))
+                        for genre, row in zip(classes, contributions, strict=True)
+                    },
+                    "top_terms": [{"term": term, "contribution": value} for term, value in terms],
+                }
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """Turns validated songs into Explanations for one loaded LightGBM pipeline."""
+
+    predictor: Predictor
+    booster: Any
+    columns: list[str]  # the input columns, in the order of Explanations.columns
+    column_index: np.ndarray  # per classifier feature: its input column's position in columns
+    terms: dict[int, str]  # classifier feature -> TF-IDF term
+
+    @classmethod
+    def for_predictor(cls, predictor: Predictor) -> Explainer:
+        """The explainer of `predictor`'s model, or InputError 422 when it has none."""
+        import numpy as np
+
+        name = predictor.card.get("model", "")
+        spec = ESTIMATORS.get(name)
+        classifier = predictor.pipeline[-1]
+        if spec is None or not spec.contributions or len(predictor.classes) < 3:
+            estimator = type(classifier).__name__
+            raise InputError(
+                422,
+                f"model '{name}' ({estimator}) has no native per-column contributions; "
+                "explanations need a LightGBM model (train.model: lightgbm)",
+                [{"loc": ["model"], "msg": "no native contributions", "type": "not_explainable"}],
+            )
+        preprocessor = predictor.pipeline.named_steps["preprocessor"]
+        names = [str(name) for name in preprocessor.get_feature_names_out()]
+        columns: list[str] = []
+        index: list[int] = []
+        terms: dict[int, str] = {}
+        for position, feature in enumerate(names):
+            part, _, rest = feature.partition("__")
+            column = TEXT_FEATURE if part == "text" else rest
+            if part == "text":
+                terms[position] = rest
+            if column not in columns:
+                columns.append(column)
+            index.append(columns.index(column))
+        return cls(predictor, classifier.booster_, columns, np.asarray(index), terms)
+
+    def matrix(self, songs: list[dict[str, Any]]) -> np.ndarray:
+        """The classifier's input for validated songs, as /predict builds it."""
+        compiled = self.predictor.compiled
+        if compiled is not None:
+            return compiled.matrix(songs)
+        import pandas as pd
+
+        from music_genre.data.features import RAW_DTYPES
+        from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
+
+        frame = pd.DataFrame.from_records(songs, columns=list(SONG_COLUMNS))
+        frame = frame.astype({name: RAW_DTYPES[name] for name in frame.columns})
+        return self.matrix_of_frame(prepare_songs(frame, "request"))
+
+    def matrix_of_frame(self, prepared: Any) -> np.ndarray:
+        """The classifier's input for a prepared table (prepare_songs' output)."""
+        import numpy as np
+
+        pipeline = self.predictor.pipeline
+        matrix = pipeline.named_steps["preprocessor"].transform(
+            prepared[self.predictor.card["input_columns"]]
+        )
+        dense = matrix.toarray() if hasattr(matrix, "toarray") else matrix
+        return np.ascontiguousarray(dense, dtype=np.float64)
+
+    def explain(self, matrix: np.ndarray, threads: int | None = None) -> Explanations:
+        """Explain the songs of `matrix`; `threads` LightGBM threads (None: the model's own)."""
+        import numpy as np
+
+        options = {} if threads is None else {"num_threads": threads}
+        n, width = matrix.shape
+        k = len(self.predictor.classes)
+        raw = self.booster.predict(matrix, pred_contrib=True, **options).reshape(n, k, width + 1)
+        base = raw[0, :, -1].copy() if n else np.zeros(k)
+        per_feature = raw[:, :, :-1]
+        # Summed into input columns by one product with a 0/1 matrix (a feature's own column
+        # gets x * 1 plus zeros: unchanged).
+        membership = np.zeros((width, len(self.columns)))
+        membership[np.arange(width), self.column_index] = 1.0
+        contributions = per_feature @ membership
+        probabilities = self.booster.predict(matrix, **options).reshape(n, k)
+        best = probabilities.argmax(axis=1)
+        term_columns = np.fromiter(self.terms, dtype=np.int64, count=len(self.terms))
+        top_terms = []
+        for row in range(n):
+            present = term_columns[matrix[row, term_columns] != 0.0]
+            values = per_feature[row, best[row], present]
+            present, values = present[values != 0.0], values[values != 0.0]
+            order = np.argsort(-np.abs(values), kind="stable")[:TOP_TERMS]
+            top_terms.append([(self.terms[int(present[i])], float(values[i])) for i in order])
+        return Explanations(
+            list(self.predictor.classes),
+            list(self.columns),
+            contributions,
+            base,
+            probabilities,
+            top_terms,
+        )
+
+    def explain_songs(self, songs: list[dict[str, Any]]) -> Explanations:
+        return self.explain(self.matrix(songs))
+
+    def columns_of(self, songs: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Explanation columns for a table of raw songs (`music-genre predict --explain`):
+        base_<genre>, contribution_<genre>_<column> and top_terms ("term:+0.123 ...")."""
+        import pandas as pd
+
+        from music_genre.serving.inputs import prepare_songs
+
+        explained = self.explain(
+            self.matrix_of_frame(prepare_songs(songs, source)), threads=all_cores()
+        )
+        n = len(songs)
+        columns: dict[str, Any] = {}
+        for k, genre in enumerate(explained.classes):
+            columns[f"{BASE_PREFIX}{genre}"] = [float(explained.base[k])] * n
+            for c, column in enumerate(explained.columns):
+                columns[f"{CONTRIBUTION_PREFIX}{genre}_{column}"] = explained.contributions[:, k, c]
+        columns[TOP_TERMS_COLUMN] = [
+            " ".join(f"{term}:{value:+.4f}" for term, value in terms)
+            for terms in explained.top_terms
+        ]
+        return pd.DataFrame(columns)
+
+
+def all_cores() -> int:
+    return len(os.sched_getaffinity(0))

@@ -1,0 +1,439 @@
+"""What an operator scrapes: Prometheus metrics of the server, and live drift of its inputs.
+
+Metrics (prometheus_client). With `serve --workers N` every worker writes its values to files in
+a directory made fresh for the server (prometheus_client's multiprocess mode, the directory in
+PROMETHEUS_MULTIPROC_DIR) and a scrape, answered by any worker, adds up all of them.
+prometheus_client imports its value class once, reading that variable, so this module imports it
+only inside functions: `serve` sets or clears the variable before anything imports it.
+
+Drift. Each worker keeps the last `window / N` songs it predicted, as bin numbers: per audio
+feature the bins of the reference profile (music_genre.data.drift, the definition check_data
+uses) and the predicted genre. The window's count per bin is a gauge summed over the live workers,
+so any worker answers for the whole server: its population stability index against the
+reference shares, per feature and for the genre mix, on /metrics and /drift. A request only
+updates this worker's arrays; a thread publishes them to the shared gauge every
+PUBLISH_SECONDS (and a scrape publishes the answering worker's at once).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from music_genre.core.errors import DataFileError, ParamsError
+from music_genre.data.drift import Bins, bins_from_quantiles, min_count, psi
+from music_genre.data.features import NUMERIC_FEATURES
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX: Final = "music_genre"
+# Resolves the 1-20 ms of a few songs, then the seconds of a large batch.
+LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+GENRE_COLUMN: Final = "predicted_genre"
+DRIFT_FEATURES: Final = NUMERIC_FEATURES
+DEFAULT_WINDOW: Final = 1000
+DEFAULT_THRESHOLD: Final = 0.1
+DEFAULT_PROFILE: Final = "data/reference_profile.json"
+DEFAULT_GENRE_MIX: Final = "plots/evaluate/custom/per_genre.json"
+# How often a worker publishes its drift window to the gauge the workers share: /metrics and
+# /drift see the other workers' last PUBLISH_SECONDS of songs late, their own at once.
+PUBLISH_SECONDS: Final = 0.5
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """What live songs are compared with: the profile's bins per audio feature, and the genre
+    mix the model predicted on the test split (evaluate's per-genre counts)."""
+
+    bins: dict[str, Bins]
+    genres: list[str]
+    genre_shares: np.ndarray
+    sources: dict[str, str]
+
+    @classmethod
+    def load(cls, profile_path: str | os.PathLike[str], genre_mix_path: str | os.PathLike[str],
+             classes: Sequence[str]) -> DriftReference:  # fmt: skip
+        profile = _read_json(profile_path)
+        numeric = profile.get("numeric") if isinstance(profile, dict) else None
+        if not isinstance(numeric, dict):
+            raise DataFileError(f"{profile_path}: not a reference profile (no 'numeric' section)")
+        bins = {}
+        for feature in DRIFT_FEATURES:
+            quantiles = numeric.get(feature)
+            if not isinstance(quantiles, list) or not quantiles:
+                raise DataFileError(
+                    f"{profile_path}: 'numeric.{feature}' is missing or empty "
+                    "(expected the feature's quantiles; music-genre reference-profile writes them)"
+                )
+            bins[feature] = bins_from_quantiles(quantiles)
+        rows = _read_json(genre_mix_path)
+        try:
+            predicted = {str(row["genre"]): int(row["predicted"]) for row in rows}
+        except (KeyError, TypeError, ValueError):
+            raise DataFileError(
+                f"{genre_mix_path}: expected evaluate's per-genre rows with 'genre' and "
+                "'predicted' counts (re-run `dvc repro evaluate`)"
+            ) from None
+        if sorted(predicted) != sorted(classes) or not sum(predicted.values()):
+            raise DataFileError(
+                f"{genre_mix_path}: its genres {sorted(predicted)} are not the model's classes "
+                f"{sorted(classes)}"
+            )
+        counts = np.array([predicted[genre] for genre in classes], dtype=float)
+        return cls(
+            bins,
+            list(classes),
+            counts / counts.sum(),
+            {"features": str(profile_path), "predicted_genre": str(genre_mix_path)},
+        )
+
+
+def _read_json(path: str | os.PathLike[str]) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found (a drift reference)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFileError(f"{path}: not readable JSON ({error})") from None
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    reference: DriftReference
+    window: int = DEFAULT_WINDOW
+    threshold: float = DEFAULT_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ParamsError(f"--drift-window {self.window}: expected 1 or more songs")
+        if not (self.threshold > 0 and math.isfinite(self.threshold)):
+            raise ParamsError(f"--drift-threshold {self.threshold}: expected a positive number")
+
+
+class _Window:
+    """The last `capacity` songs of this process, as one bin number per column (-1: missing)."""
+
+    def __init__(self, capacity: int, n_columns: int) -> None:
+        self.ring = np.full((capacity, n_columns), -1, dtype=np.int16)
+        self.next = 0
+        self.filled = 0
+        self.lock = threading.Lock()
+
+    def push(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add rows; return (added, evicted) rows."""
+        capacity = len(self.ring)
+        rows = rows[-capacity:]
+        k = len(rows)
+        positions = (self.next + np.arange(k)) % capacity
+        evicted_count = max(0, self.filled + k - capacity)
+        # The oldest rows are the ones at the positions about to be overwritten, up to
+        # `evicted_count` of them (a window not yet full overwrites nothing).
+        oldest = (self.next - self.filled + np.arange(evicted_count)) % capacity
+        evicted = self.ring[oldest].copy()
+        self.ring[positions] = rows
+        self.next = int((self.next + k) % capacity)
+        self.filled = min(capacity, self.filled + k)
+        return rows, evicted
+
+
+@dataclass
+class Monitor:
+    """The metrics of one server process; `None` settings leave drift off."""
+
+    model: str
+    estimator: str
+    version: str
+    model_sha256: str
+    classes: list[str]
+    drift: DriftSettings | None = None
+    workers: int = 1
+    multiprocess_dir: str | None = field(default_factory=lambda: os.environ.get(MULTIPROC_ENV))
+
+    def __post_init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        # In multiprocess mode values live in files; registering them anywhere would count
+        # them twice at a scrape.
+        self.registry = None if self.multiprocess_dir else CollectorRegistry()
+        where = {"registry": self.registry}
+        self.requests = Counter(
+            f"{PREFIX}_requests", "HTTP requests answered, by route and status code",
+            ["route", "status"], **where,
+        )  # fmt: skip
+        self.latency = Histogram(
+            f"{PREFIX}_request_duration_seconds", "Seconds from request to response, by route",
+            ["route"], buckets=LATENCY_BUCKETS, **where,
+        )  # fmt: skip
+        self.songs = Counter(
+            f"{PREFIX}_songs_predicted", "Songs predicted or explained, by route", ["route"],
+            **where,
+        )  # fmt: skip
+        self.genres = Counter(
+            f"{PREFIX}_predictions", "Songs predicted, by predicted genre", ["genre"], **where
+        )
+        info = Gauge(
+            f"{PREFIX}_model_info", "The served model (value 1)",
+            ["model", "estimator", "version", "model_sha256"], multiprocess_mode="max", **where,
+        )  # fmt: skip
+        info.labels(self.model, self.estimator, self.version, self.model_sha256).set(1)
+        self._genre_children = [self.genres.labels(genre) for genre in self.classes]
+        if self.drift is None:
+            return
+        self.columns = [*DRIFT_FEATURES, GENRE_COLUMN]
+        self.bin_counts = [len(self.drift.reference.bins[f].expected) for f in DRIFT_FEATURES]
+        self.bin_counts.append(len(self.classes))
+        window = Gauge(
+            f"{PREFIX}_drift_window_songs",
+            "Songs of the drift window in each reference bin (bin: index, or the genre)",
+            ["column", "bin"], multiprocess_mode="livesum", **where,
+        )  # fmt: skip
+        self._bin_children = [
+            [window.labels(column, self._bin_label(c, b)) for b in range(self.bin_counts[c])]
+            for c, column in enumerate(self.columns)
+        ]
+        for children in self._bin_children:
+            for child in children:
+                child.set(0)  # every series present from the start, at 0
+        self._offsets = np.arange(len(self.columns)) * max(self.bin_counts)
+        self._edges = [self.drift.reference.bins[f].edges for f in DRIFT_FEATURES]
+        per_worker = max(1, math.ceil(self.drift.window / self.workers))
+        self._window = _Window(per_worker, len(self.columns))
+        width = max(self.bin_counts)
+        self._window_counts_here = np.zeros((len(self.columns), width), dtype=np.int64)
+        self._published = self._window_counts_here.copy()
+        self._publish_lock = threading.Lock()
+        self._publisher: threading.Thread | None = None
+
+    def _bin_label(self, column: int, index: int) -> str:
+        return self.classes[index] if self.columns[column] == GENRE_COLUMN else str(index)
+
+    # -- recording -------------------------------------------------------------------------
+
+    def request(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def predicted(self, route: str, songs: list[dict[str, Any]], proba: np.ndarray) -> None:
+        """Count songs and predicted genres; move the drift window on."""
+        if not len(songs):
+            return
+        best = proba.argmax(axis=1)
+        self.songs.labels(route).inc(len(songs))
+        for genre, count in enumerate(np.bincount(best, minlength=len(self.classes)).tolist()):
+            if count:
+                self._genre_children[genre].inc(count)
+        if self.drift is None:
+            return
+        # None (missing) becomes NaN, and bin -1.
+        values = np.array([[song[f] for f in DRIFT_FEATURES] for song in songs], dtype=np.float64)
+        rows = np.empty((len(songs), len(self.columns)), dtype=np.int16)
+        for c, edges in enumerate(self._edges):
+            rows[:, c] = edges.searchsorted(values[:, c], side="right")
+        rows[:, :-1][np.isnan(values)] = -1
+        rows[:, -1] = best
+        with self._window.lock:
+            added, evicted = self._window.push(rows)
+            self._window_counts_here += self._counts(added) - self._counts(evicted)
+        if self._publisher is None:
+            self._start_publisher()
+
+    def _start_publisher(self) -> None:
+        """Publish the window's counts every PUBLISH_SECONDS from a thread, so a request
+        only updates numpy arrays (a scrape publishes this process's own counts first)."""
+        with self._window.lock:
+            if self._publisher is not None:
+                return
+            self._publisher = threading.Thread(
+                target=self._publish_forever, name="music-genre-drift", daemon=True
+            )
+        self._publisher.start()
+
+    def _publish_forever(self) -> None:
+        while True:
+            time.sleep(PUBLISH_SECONDS)
+            self.publish()
+
+    def publish(self) -> None:
+        """Write the bins whose count changed since the last time into the shared gauge."""
+        if self.drift is None:
+            return
+        with self._publish_lock:
+            with self._window.lock:
+                counts = self._window_counts_here.copy()
+            for c, b in zip(*np.nonzero(counts != self._published), strict=True):
+                if b < self.bin_counts[c]:
+                    self._bin_children[c][b].set(float(counts[c, b]))
+            self._published = counts
+
+    def _counts(self, rows: np.ndarray) -> np.ndarray:
+        """Songs per (column, bin) of `rows`; -1 (missing) is not counted."""
+        width = max(self.bin_counts)
+        flat = rows.astype(np.int64) + self._offsets
+        counts = np.bincount(flat[rows >= 0], minlength=len(self.columns) * width)
+        return counts.reshape(len(self.columns), width)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def collect(self) -> list[Metric]:
+        """Every metric of the server (all workers'), and the drift statistics derived from them."""
+        self.publish()
+        metrics = self._collect_values()
+        if self.drift is not None:
+            metrics += self._drift_metrics(self._window_counts(metrics))
+        return metrics
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(_Collected(self.collect())), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+
+    def drift_report(self) -> dict[str, Any]:
+        """/drift: per feature and for the genre mix, the statistic, threshold and verdict."""
+        assert self.drift is not None  # nosec B101: /drift exists only with drift on
+        self.publish()
+        counts = self._window_counts(self._collect_values())
+        columns = {}
+        for c, column in enumerate(self.columns):
+            columns[column] = self._verdict(c, counts[c])
+        settings = self.drift
+        return {
+            "statistic": "psi",
+            "threshold": settings.threshold,
+            "window": {
+                "songs": settings.window,
+                "workers": self.workers,
+                "songs_per_worker": len(self._window.ring),
+            },
+            "reference": settings.reference.sources,
+            "features": {name: columns[name] for name in DRIFT_FEATURES},
+            GENRE_COLUMN: columns[GENRE_COLUMN],
+        }
+
+    def _verdict(self, c: int, counts: np.ndarray) -> dict[str, Any]:
+        assert self.drift is not None  # nosec B101
+        expected = self._expected(c)
+        counts = counts[: len(expected)]
+        songs = int(counts.sum())
+        needed = min_count(len(expected), self.drift.threshold)
+        statistic = psi(counts, expected) if songs else None
+        drifting = None if songs < needed or statistic is None else statistic > self.drift.threshold
+        return {
+            "statistic": statistic,
+            "threshold": self.drift.threshold,
+            "drifting": drifting,
+            "songs": songs,
+            "songs_needed": needed,
+            "bins": len(expected),
+        }
+
+    def _expected(self, c: int) -> np.ndarray:
+        assert self.drift is not None  # nosec B101
+        column = self.columns[c]
+        if column == GENRE_COLUMN:
+            return self.drift.reference.genre_shares
+        return self.drift.reference.bins[column].expected
+
+    def _collect_values(self) -> list[Metric]:
+        if self.registry is not None:
+            return list(self.registry.collect())
+        from prometheus_client import multiprocess
+
+        directory = Path(str(self.multiprocess_dir))
+        _forget_dead_workers(directory)
+        files = [str(path) for path in directory.glob("*.db")]
+        return list(multiprocess.MultiProcessCollector.merge(files, accumulate=True))
+
+    def _window_counts(self, metrics: Iterable[Metric]) -> np.ndarray:
+        width = max(self.bin_counts)
+        counts = np.zeros((len(self.columns), width))
+        position = {column: c for c, column in enumerate(self.columns)}
+        for metric in metrics:
+            if metric.name != f"{PREFIX}_drift_window_songs":
+                continue
+            for sample in metric.samples:
+                c = position[sample.labels["column"]]
+                label = sample.labels["bin"]
+                b = self.classes.index(label) if self.columns[c] == GENRE_COLUMN else int(label)
+                counts[c, b] += sample.value
+        return np.rint(counts)
+
+    def _drift_metrics(self, counts: np.ndarray) -> list[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        assert self.drift is not None  # nosec B101
+        statistic = GaugeMetricFamily(
+            f"{PREFIX}_drift_psi",
+            "Population stability index of the drift window against the reference, per column",
+            labels=["column"],
+        )
+        songs = GaugeMetricFamily(
+            f"{PREFIX}_drift_songs", "Songs counted in the drift window, per column",
+            labels=["column"],
+        )  # fmt: skip
+        drifting = GaugeMetricFamily(
+            f"{PREFIX}_drift_drifting",
+            "1 when the column's PSI is above the threshold, 0 when not; absent until the "
+            "window holds enough songs to tell",
+            labels=["column"],
+        )
+        threshold = GaugeMetricFamily(
+            f"{PREFIX}_drift_threshold", "PSI above which a column is drifting",
+            value=self.drift.threshold,
+        )  # fmt: skip
+        for c, column in enumerate(self.columns):
+            verdict = self._verdict(c, counts[c])
+            songs.add_metric([column], verdict["songs"])
+            if verdict["statistic"] is not None:
+                statistic.add_metric([column], verdict["statistic"])
+            if verdict["drifting"] is not None:
+                drifting.add_metric([column], float(verdict["drifting"]))
+        return [statistic, songs, drifting, threshold]
+
+    def close(self) -> None:
+        """A worker that stops takes its drift window out of the sum."""
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)
+
+
+@dataclass(frozen=True)
+class _Collected:
+    metrics: list[Metric]
+
+    def collect(self) -> list[Metric]:
+        return self.metrics
+
+
+def _forget_dead_workers(directory: Path) -> None:
+    """prometheus_client's live* gauges keep a killed worker's file: remove those of gone pids."""
+    from prometheus_client import multiprocess
+
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid), str(directory))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,142 @@
+"""`music-genre tune` on real Dask clusters and in a DVC project: one worker reproduces the
+in-process study exactly, a killed worker costs only its running trial, and the best trial is
+left behind as an ordinary DVC experiment whose validation score is the study's best."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import clone_project, dask_cluster, run, small_model_params, tool_env
+from music_genre.data.synthetic import generate
+from music_genre.pipeline.preprocess import preprocess
+
+pytestmark = pytest.mark.system
+
+SPACE = {
+    "train.lightgbm.learning_rate": {"low": 0.02, "high": 0.3, "log": True},
+    "train.lightgbm.num_leaves": {"low": 4, "high": 31},
+    "tfidf.max_features": {"choices": [50, 100]},
+}
+
+
+def _tune_command(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("music-genre")), "tune", *args]
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tune-cluster")
+    preprocess(generate(3000, seed=4)).to_parquet(folder / "train.parquet", index=False)
+    raw = small_model_params().model_dump()
+    raw["train"]["n_threads"] = 1
+    raw["train"]["lightgbm"]["n_estimators"] = 200
+    raw["tune"] = {
+        "study": "cluster-study",
+        "seed": 3,
+        "metric": "roc_auc",
+        "n_trials": 8,
+        "timeout_s": None,
+        "pruning": {"percentile": 50.0, "startup_trials": 3, "warmup_rounds": 10},
+        "space": SPACE,
+    }
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder
+
+
+def _trials(folder: Path) -> list[tuple]:
+    report = json.loads((folder / "plots" / "tune" / "cluster-study" / "trials.json").read_text())
+    return [(row["number"], row["state"], row["params"], row["value"]) for row in report["trials"]]
+
+
+def _tune(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(
+        _tune_command("--no-experiment", "--train", "train.parquet", *args), folder, check=False
+    )
+
+
+def test_one_dask_worker_reproduces_the_in_process_study(study_dir, tmp_path):
+    here = _tune(study_dir)
+    assert here.returncode == 0, here.stderr
+    expected = _trials(study_dir)
+    assert len(expected) == 8
+    with dask_cluster(tmp_path / "one", 1) as cluster:
+        remote = _tune(study_dir, "--scheduler", cluster["address"])
+    assert remote.returncode == 0, remote.stderr
+    assert _trials(study_dir) == expected
+
+
+def test_two_workers_share_the_study_and_a_killed_worker_costs_its_trial(study_dir, tmp_path):
+    from dask.distributed import Client
+
+    with dask_cluster(tmp_path / "two", 2) as cluster:
+        process = subprocess.Popen(
+            _tune_command(
+                "--no-experiment", "--train", "train.parquet", "--scheduler", cluster["address"]
+            ),
+            cwd=study_dir,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        victim = None
+        with Client(cluster["address"], timeout="30s") as client:
+            pids = client.run(os.getpid)  # worker address -> process id
+            deadline = time.monotonic() + 120
+            while victim is None and time.monotonic() < deadline:
+                for address, keys in client.processing().items():
+                    if any("music-genre-tune-" in str(key) for key in keys):
+                        victim = pids[address]
+                        break
+                time.sleep(0.05)
+            assert victim is not None, "no trial started"
+            os.kill(victim, signal.SIGKILL)
+        output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert victim in {process.pid for process in cluster["workers"]}
+    trials = _trials(study_dir)
+    finished = [row for row in trials if row[1] in ("complete", "pruned")]
+    # Dask ran the killed worker's task again on the other worker: the budget is met.
+    assert len(finished) == 8, output
+    assert "8 trial(s) finished" in output
+
+
+def test_the_best_trial_becomes_a_dvc_experiment(synthetic_project, tmp_path):
+    project = clone_project(synthetic_project, tmp_path / "project")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["tune"].update(n_trials=3, study="probe-study")
+    params["tune"]["space"] = {
+        "train.lightgbm.learning_rate": {"low": 0.05, "high": 0.3, "log": True},
+        "train.lightgbm.min_child_samples": {"low": 5, "high": 40},
+    }
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-qam", "a small search"], project)
+    result = run(_tune_command(), project, check=False)
+    assert result.returncode == 0, result.stderr + result.stdout
+    report = json.loads((project / "plots/tune/probe-study/trials.json").read_text())
+    best = report["best"]
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    experiments = {
+        exp["name"]: exp
+        for row in shown
+        for group in (row.get("experiments") or [])
+        for exp in group.get("revs", [])
+        if exp.get("name")
+    }
+    assert "probe-study" in experiments, list(experiments)
+    data = experiments["probe-study"]["data"]
+    lightgbm = data["params"]["params.yaml"]["data"]["train"]["lightgbm"]
+    expected = best["params"]["train.lightgbm.learning_rate"]
+    assert lightgbm["learning_rate"] == pytest.approx(expected)
+    assert lightgbm["min_child_samples"] == best["params"]["train.lightgbm.min_child_samples"]
+    auc = data["metrics"]["metrics/train/metrics.json"]["data"]["roc_auc"]
+    assert auc == best["value"]  # scored exactly as train scores it

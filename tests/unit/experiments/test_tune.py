@@ -1,0 +1,204 @@
+"""experiments.tune in process: the search space's checks, determinism, pruning, the report,
+Ctrl-C, and that a trial scores exactly what the train stage scores."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import small_model_params
+from music_genre.core.errors import ParamsError, PipelineError
+from music_genre.data.synthetic import generate
+from music_genre.experiments import tune as tune_module
+from music_genre.experiments.tune import apply, experiment_overrides, parse_space, tune
+from music_genre.pipeline.preprocess import preprocess
+
+SPACE = {
+    "train.lightgbm.learning_rate": {"low": 0.03, "high": 0.4, "log": True},
+    "train.lightgbm.num_leaves": {"low": 4, "high": 31},
+    "train.lightgbm.min_child_samples": {"low": 5, "high": 60, "log": True},
+    "tfidf.max_features": {"choices": [50, 100]},
+}
+
+
+@pytest.fixture(scope="module")
+def train_split(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tune") / "train.parquet"
+    preprocess(generate(2500, seed=3)).to_parquet(path, index=False)
+    return path
+
+
+def write_params(folder: Path, **tune_changes) -> Path:
+    raw = small_model_params().model_dump()
+    raw["train"]["n_threads"] = 1
+    raw["tune"] = {
+        "study": "unit-study",
+        "seed": 7,
+        "metric": "roc_auc",
+        "n_trials": 6,
+        "timeout_s": None,
+        "pruning": {"percentile": 50.0, "startup_trials": 2, "warmup_rounds": 10},
+        "space": SPACE,
+        **tune_changes,
+    }
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_tune(tmp_path: Path, train: Path, name: str, **tune_changes) -> tune_module.TuneOutcome:
+    params = write_params(tmp_path, **tune_changes)
+    return tune(
+        str(params),
+        str(train),
+        run_experiment=False,
+        report_root=tmp_path / name,
+        out=io.StringIO(),
+    )
+
+
+def _trials(result) -> list[tuple]:
+    return [(t.number, t.state.name, t.params, t.value) for t in result.study.trials]
+
+
+def test_same_seed_and_trial_count_give_the_same_study(tmp_path, train_split):
+    first = run_tune(tmp_path, train_split, "a")
+    second = run_tune(tmp_path, train_split, "b")
+    assert len(first.study.trials) == 6
+    assert _trials(first) == _trials(second)
+    assert first.best == second.best
+    other_seed = run_tune(tmp_path, train_split, "c", seed=8)
+    assert _trials(other_seed) != _trials(first)
+
+
+def test_the_best_trial_scores_what_the_train_stage_scores(tmp_path, train_split):
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.train import train
+
+    result = run_tune(tmp_path, train_split, "study", n_trials=3)
+    params = apply(load_params(tmp_path / "params.yaml"), result.best["params"])
+    scores = train(
+        params,
+        str(train_split),
+        str(tmp_path / "model.joblib"),
+        str(tmp_path / "metrics"),
+        str(tmp_path / "plots"),
+    )
+    # Same split, same fit, same metric code: the very same number.
+    assert scores["roc_auc"] == result.best["value"]
+    best = result.study.best_trial
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["boosting_rounds"] == best.user_attrs["rounds"]
+    assert best.user_attrs["scores"] == scores
+
+
+def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, train_split):
+    space = {"train.lightgbm.learning_rate": {"low": 0.001, "high": 0.5, "log": True}}
+    result = run_tune(
+        tmp_path,
+        train_split,
+        "pruning",
+        n_trials=10,
+        space=space,
+        pruning={"percentile": 50.0, "startup_trials": 2, "warmup_rounds": 5},
+    )
+    states = [t.state.name for t in result.study.trials]
+    assert "PRUNED" in states, states
+    pruned = [t for t in result.study.trials if t.state.name == "PRUNED"]
+    complete = [t for t in result.study.trials if t.state.name == "COMPLETE"]
+    assert all(t.user_attrs["rounds"] < 60 for t in pruned)  # stopped before the cap
+    assert all(t.user_attrs["rounds"] % 5 == 0 for t in pruned)  # at a report
+    report = json.loads((result.report_dir / "trials.json").read_text())
+    assert [row["number"] for row in report["trials"]] == list(range(10))
+    assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "fail": 0}
+    assert report["best"]["number"] == result.best["number"]
+    for picture in ("history.png", "importance.png"):
+        assert (result.report_dir / picture).read_bytes().startswith(b"\x89PNG")
+    markdown = (result.report_dir / "report.md").read_text()
+    assert f"**Best: trial #{result.best['number']}" in markdown
+    assert markdown.count("| pruned |") == len(pruned)
+
+
+def test_ctrl_c_keeps_the_finished_trials_and_reports_the_best(tmp_path, train_split, monkeypatch):
+    calls = []
+    real = tune_module.run_trial
+
+    def interrupted_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module, "run_trial", interrupted_third)
+    with pytest.raises(PipelineError, match=r"interrupted: kept 2 finished trial\(s\); best so"):
+        run_tune(tmp_path, train_split, "ctrl-c")
+    report = json.loads((tmp_path / "ctrl-c" / "unit-study" / "trials.json").read_text())
+    assert report["interrupted"] is True
+    assert [row["state"] for row in report["trials"]] == ["complete", "complete", "fail"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"space": {"train.lightgbm.leaves": {"low": 2, "high": 9}}},
+            "'tune.space.train.lightgbm.leaves': unknown parameter ('leaves' is not an "
+            "argument of lightgbm)",
+        ),
+        (
+            {"space": {"train.random_forest.max_depth": {"low": 2, "high": 9}}},
+            "'tune.space.train.random_forest.max_depth': tunes 'random_forest', but "
+            "train.model is 'lightgbm'",
+        ),
+        (
+            {"space": {"tfidf.min_df": {"low": 1, "high": 3}}},
+            "'tune.space.tfidf.min_df': unknown parameter ('min_df' is not in params.yaml)",
+        ),
+        (
+            {"space": {"train.lightgbm.num_leaves": {"low": 31, "high": 31}}},
+            "'tune.space.train.lightgbm.num_leaves': empty range (low 31 is not below high 31)",
+        ),
+        (
+            {"space": {"train.lightgbm.learning_rate": {"low": 0.0, "high": 0.3, "log": True}}},
+            "'tune.space.train.lightgbm.learning_rate': a log range needs low > 0",
+        ),
+        (
+            {"space": {"tfidf.max_features": {"choices": []}}},
+            "'tune.space.tfidf.max_features': empty choices",
+        ),
+        ({"n_trials": 0}, "'tune.n_trials' is 0, expected a value in [1, inf)"),
+        ({"n_trials": None}, "'tune.n_trials' and 'tune.timeout_s' are both null"),
+        ({"metric": "auc"}, "'tune.metric' is 'auc', expected one of: roc_auc, accuracy"),
+        ({"space": {}}, "'tune.space' is empty"),
+    ],
+)
+def test_bad_search_settings_fail_in_one_line_before_any_trial(tmp_path, changes, message):
+    params = write_params(tmp_path, **changes)
+    # The train split does not exist: the check must come first.
+    with pytest.raises(ParamsError) as raised:
+        tune(str(params), str(tmp_path / "missing.parquet"), run_experiment=False)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_zero_budget_from_the_command_line_names_the_key(tmp_path):
+    params = write_params(tmp_path)
+    with pytest.raises(ParamsError, match=r"command line: 'tune.n_trials' is 0"):
+        tune(str(params), str(tmp_path / "missing.parquet"), n_trials=0)
+
+
+def test_experiment_overrides_add_what_params_yaml_lacks(tmp_path):
+    from music_genre.core.params import load_params
+
+    params = load_params(write_params(tmp_path, space={
+        **SPACE, "train.lightgbm.max_bin": {"low": 63, "high": 255}
+    }))  # fmt: skip
+    dimensions = parse_space(params)
+    overrides = experiment_overrides(
+        {"train.lightgbm.learning_rate": 0.05, "train.lightgbm.max_bin": 127}, dimensions
+    )
+    assert overrides == ["train.lightgbm.learning_rate=0.05", "++train.lightgbm.max_bin=127"]
