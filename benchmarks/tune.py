@@ -35,8 +35,10 @@ TEST = ROOT / "data" / "split" / "test.parquet"
 AUTOML_SEED = 0
 
 
-def pinned(core: int) -> Any:
-    return lambda: os.sched_setaffinity(0, {core})
+def pinned(process: subprocess.Popen, core: int) -> subprocess.Popen:
+    """Keep `process` (started a moment ago, before its threads) on one core."""
+    os.sched_setaffinity(process.pid, {core})
+    return process
 
 
 def budget(seconds: float, workdir: Path) -> dict[str, Any]:
@@ -44,17 +46,17 @@ def budget(seconds: float, workdir: Path) -> dict[str, Any]:
     tune_core, automl_core = cores[0], cores[-1]
     reports = workdir / "reports"
     started = time.perf_counter()
-    tuner = subprocess.Popen(
+    tuner = pinned(subprocess.Popen(
         [sys.executable, "-m", "music_genre.cli", "tune", "--timeout", str(seconds),
          "--no-experiment", "--study", "bench-budget", "--reports", str(reports)],
-        cwd=ROOT, preexec_fn=pinned(tune_core), stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT, stdout=subprocess.DEVNULL,
+    ), tune_core)  # fmt: skip
     automl_out = workdir / "automl.json"
-    automl = subprocess.Popen(
+    automl = pinned(subprocess.Popen(
         [sys.executable, __file__, "--automl-worker", "--seconds", str(seconds),
          "--output", str(automl_out)],
-        cwd=ROOT, preexec_fn=pinned(automl_core),
-    )  # fmt: skip
+        cwd=ROOT,
+    ), automl_core)  # fmt: skip
     tuner.wait()
     tune_s = time.perf_counter() - started
     automl.wait()

@@ -45,7 +45,7 @@ def study_dir(tmp_path_factory) -> Path:
         "metric": "roc_auc",
         "n_trials": 8,
         "timeout_s": None,
-        "pruning": {"percentile": 50.0, "startup_trials": 3, "warmup_rounds": 10},
+        "pruning": {"percentile": 50.0, "startup_trials": 3, "every": 0.5, "warmup": 1.0},
         "space": SPACE,
     }
     (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -81,12 +81,14 @@ class EdaParams(Section):
 
 class PruningParams(Section):
     # A trial is stopped when its validation loss is among the worst `percentile` per cent of
-    # the earlier trials' at the same round (Optuna's PercentilePruner; 50 is the median).
+    # the completed trials' at the same progress (Optuna's PercentilePruner; 50: the median).
     percentile: float = Field(gt=0.0, lt=100.0)
     # Trials that always finish, before any is stopped early.
     startup_trials: int = Field(ge=0)
-    # Boosting rounds a trial always gets before its validation loss is compared.
-    warmup_rounds: int = Field(ge=0)
+    # Progress is the shrinkage spent, learning rate x boosting rounds: the loss is reported
+    # each `every` of it and compared only after `warmup` of it.
+    every: float = Field(gt=0.0)
+    warmup: float = Field(ge=0.0)
 
 
 class TuneParams(Section):

@@ -26,8 +26,8 @@ from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
-# The validation loss is reported to the pruner every this many boosting rounds.
-REPORT_EVERY: Final = 5
+# LightGBM's learning rate when params.yaml does not set one.
+DEFAULT_LEARNING_RATE: Final = 0.1
 VALIDATION: Final = "validation"
 LOSS: Final = "multi_logloss"
 # Preprocessed matrices kept per process, one pair per tfidf setting (LRU).
@@ -103,15 +103,26 @@ class TrialResult:
     seconds: float
 
 
+def progress_steps(params: Params, every: float) -> Callable[[int], int]:
+    """Boosting round -> pruning step: the shrinkage spent (learning rate x rounds) in units of
+    `every`. Trials are compared at the same step, so a slow learning rate meets fast ones at
+    the same distance travelled rather than at the same round (where it always looks worse)."""
+    arguments = getattr(params.train, params.train.model)
+    rate = float(arguments.get("learning_rate", arguments.get("eta", DEFAULT_LEARNING_RATE)))
+    return lambda rounds: int(rounds * rate / every + 1e-9)
+
+
 def run_trial(
     data: TrialData,
     params: Params,
     *,
     report: Callable[[int, float], bool] | None = None,
+    report_every: float = 0.5,
     deadline: float | None = None,
 ) -> TrialResult:
-    """Fit and score one parameter set. `report(round, validation loss)` returns True to stop
-    the trial (pruned); past `deadline` (time.time()) the trial stops too. Both raise StopTrial.
+    """Fit and score one parameter set. `report(step, validation loss)` is called each time
+    the trial passes a step of `report_every` shrinkage (progress_steps) and returns True to
+    stop it (pruned); past `deadline` (time.time()) the trial stops too. Both raise StopTrial.
     """
     from music_genre.modeling.build import build_pipeline
     from music_genre.modeling.fitting import boosting_rounds, fit_booster
@@ -123,18 +134,21 @@ def run_trial(
     pipeline = build_pipeline(params.train, params.tfidf)
     classifier = pipeline[-1]
 
+    step_of = progress_steps(params, report_every)
+
     def watch(env: Any) -> None:
         done = env.iteration + 1
         if deadline is not None and time.time() > deadline:
             raise StopTrial("deadline", done)
-        if report is None or done % REPORT_EVERY:
+        step = step_of(done)
+        if report is None or step == step_of(done - 1):
             return
         loss = next(
             value
             for name, metric, value, *_ in env.evaluation_result_list
             if name == VALIDATION and metric == LOSS
         )
-        if report(done, loss):
+        if report(step, loss):
             raise StopTrial("pruned", done)
 
     with limited_threads(params.train.n_threads):
@@ -160,6 +174,7 @@ def run_on_worker(
     trial_id: int,
     *,
     pruner: Any,
+    report_every: float,
     deadline: float | None,
 ) -> dict[str, Any]:
     """A Dask task: run the trial the tuner asked for, reporting to the shared study. Params
@@ -171,7 +186,11 @@ def run_on_worker(
     params = parse_params(raw_params)
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
     trial = optuna.Trial(study, trial_id)
-    return outcome(lambda: run_trial(data, params, report=reporter(trial), deadline=deadline))
+    return outcome(
+        lambda: run_trial(
+            data, params, report=reporter(trial), report_every=report_every, deadline=deadline
+        )
+    )
 
 
 def reporter(trial: Any) -> Callable[[int, float], bool]:

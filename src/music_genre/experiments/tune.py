@@ -4,8 +4,9 @@ Optuna's TPE sampler (seeded by `tune.seed`) proposes each trial from the ones b
 tuner asks and tells (Optuna's ask-and-tell interface), so every proposal is made here, in one
 place, in trial order. A trial is fitted and scored exactly as the train stage fits and scores
 (music_genre.experiments.trial) and is stopped early by Optuna's PercentilePruner when its
-validation loss, reported every few boosting rounds, is among the worst `pruning.percentile`
-per cent of the earlier trials' at the same round. The test split is never read.
+validation loss is among the worst `pruning.percentile` per cent of the completed trials' at
+the same progress — learning rate x rounds, the shrinkage spent, so that a slow learning rate
+is not judged at a round where it cannot have caught up yet. The test split is never read.
 
 Without a cluster, trials run in this process one after the other. With `--scheduler ADDR` or
 `--workers N` they run as Dask tasks, as many at once as the cluster has threads; the study's
@@ -86,6 +87,13 @@ def parse_space(params: Params) -> list[Dimension]:
         raise ParamsError(
             "params.yaml: 'tune.n_trials' and 'tune.timeout_s' are both null: expected a trial "
             "count, a time budget in seconds, or both"
+        )
+    from music_genre.core.estimators import ESTIMATORS
+
+    if not ESTIMATORS[params.train.model].takes_eval_set:
+        raise ParamsError(
+            f"params.yaml: 'train.model' is '{params.train.model}': music-genre tune searches "
+            "boosters fitted with an evaluation set (lightgbm)"
         )
     if settings.metric not in METRIC_NAMES:
         raise ParamsError(
@@ -339,7 +347,7 @@ class Tuner:
         self.pruner = optuna.pruners.PercentilePruner(
             settings.pruning.percentile,
             n_startup_trials=settings.pruning.startup_trials,
-            n_warmup_steps=settings.pruning.warmup_rounds,
+            n_warmup_steps=math.ceil(settings.pruning.warmup / settings.pruning.every - 1e-9),
         )
         self.budget = Budget(settings.n_trials, settings.timeout_s)
 
@@ -370,6 +378,7 @@ class Tuner:
                         self.data,
                         trial_params,
                         report=reporter(trial),
+                        report_every=self.settings.pruning.every,
                         deadline=self.budget.deadline,
                     )
                 )
@@ -434,6 +443,7 @@ class Tuner:
             study.study_name,
             trial._trial_id,
             pruner=self.pruner,
+            report_every=self.settings.pruning.every,
             deadline=self.budget.deadline,
             key=f"music-genre-tune-{study.study_name}-{trial.number}",
             pure=False,

@@ -41,7 +41,7 @@ def write_params(folder: Path, **tune_changes) -> Path:
         "metric": "roc_auc",
         "n_trials": 6,
         "timeout_s": None,
-        "pruning": {"percentile": 50.0, "startup_trials": 2, "warmup_rounds": 10},
+        "pruning": {"percentile": 50.0, "startup_trials": 2, "every": 0.5, "warmup": 1.0},
         "space": SPACE,
         **tune_changes,
     }
@@ -104,14 +104,17 @@ def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, t
         "pruning",
         n_trials=10,
         space=space,
-        pruning={"percentile": 50.0, "startup_trials": 2, "warmup_rounds": 5},
+        pruning={"percentile": 50.0, "startup_trials": 2, "every": 0.5, "warmup": 0.5},
     )
     states = [t.state.name for t in result.study.trials]
     assert "PRUNED" in states, states
     pruned = [t for t in result.study.trials if t.state.name == "PRUNED"]
     complete = [t for t in result.study.trials if t.state.name == "COMPLETE"]
     assert all(t.user_attrs["rounds"] < 60 for t in pruned)  # stopped before the cap
-    assert all(t.user_attrs["rounds"] % 5 == 0 for t in pruned)  # at a report
+    # Stopped at a report: when its learning rate x rounds passed a multiple of 0.5.
+    for t in pruned:
+        rate, rounds = t.params["train.lightgbm.learning_rate"], t.user_attrs["rounds"]
+        assert int(rounds * rate / 0.5 + 1e-9) > int((rounds - 1) * rate / 0.5 + 1e-9)
     report = json.loads((result.report_dir / "trials.json").read_text())
     assert [row["number"] for row in report["trials"]] == list(range(10))
     assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "fail": 0}
