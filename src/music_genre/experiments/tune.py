@@ -517,7 +517,7 @@ def run_best_experiment(
     for override in experiment_overrides(values, dimensions):
         command += ["--set-param", override]
     print(f"running the best trial as an experiment: {' '.join(command)}", file=out, flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603 B607
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         raise PipelineError(f"dvc exp run --name {name}: {lines[-1] if lines else 'failed'}")

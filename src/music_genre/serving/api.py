@@ -510,7 +510,7 @@ def _add_explain_route(
     app: FastAPI, explainer: Explainer | InputError, request_model: Any, observe: Any
 ) -> None:
     def _explained(songs: list[dict[str, Any]]) -> tuple[bytes, Any]:
-        assert isinstance(explainer, Explainer)  # nosec B101: checked by the caller
+        assert isinstance(explainer, Explainer)  # nosec B101
         explanations = explainer.explain_songs(songs)
         body = json.dumps({"explanations": explanations.records()}, allow_nan=False)
         return body.encode(), explanations.probabilities

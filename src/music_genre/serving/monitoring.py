@@ -303,7 +303,7 @@ class Monitor:
 
     def drift_report(self) -> dict[str, Any]:
         """/drift: per feature and for the genre mix, the statistic, threshold and verdict."""
-        assert self.drift is not None  # nosec B101: /drift exists only with drift on
+        assert self.drift is not None  # nosec B101
         self.publish()
         counts = self._window_counts(self._collect_values())
         columns = {}
