@@ -80,7 +80,7 @@ class EdaParams(Section):
 
 
 class PruningParams(Section):
-    # A trial is stopped when its validation loss is among the worst `percentile` per cent of
+    # A trial continues while its validation loss is within the best `percentile` per cent of
     # the completed trials' at the same progress (Optuna's PercentilePruner; 50: the median).
     percentile: float = Field(gt=0.0, lt=100.0)
     # Trials that always finish, before any is stopped early.

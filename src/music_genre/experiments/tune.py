@@ -3,8 +3,8 @@
 Optuna's TPE sampler (seeded by `tune.seed`) proposes each trial from the ones before it; the
 tuner asks and tells (Optuna's ask-and-tell interface), so every proposal is made here, in one
 place, in trial order. A trial is fitted and scored exactly as the train stage fits and scores
-(music_genre.experiments.trial) and is stopped early by Optuna's PercentilePruner when its
-validation loss is among the worst `pruning.percentile` per cent of the completed trials' at
+(music_genre.experiments.trial) and is stopped early by Optuna's PercentilePruner once its
+validation loss falls out of the best `pruning.percentile` per cent of the completed trials' at
 the same progress — learning rate x rounds, the shrinkage spent, so that a slow learning rate
 is not judged at a round where it cannot have caught up yet. The test split is never read.
 
