@@ -211,7 +211,9 @@ def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "(default: plots/evaluate/custom/per_genre.json)",
     )
     serve.add_argument(
-        "--drift-window", type=int, help="songs the drift statistics cover (default 1,000)"
+        "--drift-window",
+        type=int,
+        help="the last songs of each worker the drift statistics cover (default 1,000)",
     )
     serve.add_argument(
         "--drift-threshold", type=float, help="PSI above which a column drifts (default 0.1)"

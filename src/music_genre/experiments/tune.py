@@ -397,6 +397,7 @@ class Tuner:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = DaskStorage(optuna.storages.InMemoryStorage(), client=client)
             study = result.study = self._study(storage)
+            client.run(_quiet_experimental_warnings)
             try:
                 self._loop(client, study)
             finally:
@@ -481,6 +482,13 @@ class Tuner:
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _quiet_experimental_warnings() -> None:
+    """On a worker: DaskStorage warns that it is experimental each time a task unpickles it."""
+    import optuna
+
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
 def _one_line(error: BaseException) -> str:

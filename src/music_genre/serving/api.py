@@ -132,9 +132,9 @@ class DriftColumn(BaseModel):
 
 
 class DriftWindow(BaseModel):
-    songs: int
+    songs_per_worker: int = Field(description="Each worker's last songs (--drift-window).")
     workers: int
-    songs_per_worker: int
+    songs_at_most: int = Field(description="What the statistics cover when every window is full.")
 
 
 class DriftReport(BaseModel):

@@ -6,11 +6,13 @@ PROMETHEUS_MULTIPROC_DIR) and a scrape, answered by any worker, adds up all of t
 prometheus_client imports its value class once, reading that variable, so this module imports it
 only inside functions: `serve` sets or clears the variable before anything imports it.
 
-Drift. Each worker keeps the last `window / N` songs it predicted, as bin numbers: per audio
+Drift. Each worker keeps the last `window` songs it predicted, as bin numbers: per audio
 feature the bins of the reference profile (music_genre.data.drift, the definition check_data
-uses) and the predicted genre. The window's count per bin is a gauge summed over the live workers,
-so any worker answers for the whole server: its population stability index against the
-reference shares, per feature and for the genre mix, on /metrics and /drift. A request only
+uses) and the predicted genre. The windows' counts per bin are a gauge summed over the live
+workers, so any worker answers for the whole server (at most workers x window songs): its
+population stability index against the reference shares, per feature and for the genre mix, on
+/metrics and /drift. (A share of the window per worker would shrink to that share whenever the
+load is uneven, as it is for a client that keeps one connection.) A request only
 updates this worker's arrays; a thread publishes them to the shared gauge every
 PUBLISH_SECONDS (and a scrape publishes the answering worker's at once).
 """
@@ -210,8 +212,7 @@ class Monitor:
                 child.set(0)  # every series present from the start, at 0
         self._offsets = np.arange(len(self.columns)) * max(self.bin_counts)
         self._edges = [self.drift.reference.bins[f].edges for f in DRIFT_FEATURES]
-        per_worker = max(1, math.ceil(self.drift.window / self.workers))
-        self._window = _Window(per_worker, len(self.columns))
+        self._window = _Window(self.drift.window, len(self.columns))
         width = max(self.bin_counts)
         self._window_counts_here = np.zeros((len(self.columns), width), dtype=np.int64)
         self._published = self._window_counts_here.copy()
@@ -314,9 +315,9 @@ class Monitor:
             "statistic": "psi",
             "threshold": settings.threshold,
             "window": {
-                "songs": settings.window,
+                "songs_per_worker": settings.window,
                 "workers": self.workers,
-                "songs_per_worker": len(self._window.ring),
+                "songs_at_most": settings.window * self.workers,
             },
             "reference": settings.reference.sources,
             "features": {name: columns[name] for name in DRIFT_FEATURES},

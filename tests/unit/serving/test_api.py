@@ -369,7 +369,7 @@ def test_drift_endpoint_against_the_committed_reference(predictor, songs):
     client = TestClient(create_app(predictor, drift=drift))
     client.post("/predict", json={"songs": as_request_songs(songs.head(40))})
     report = client.get("/drift").json()
-    assert report["window"] == {"songs": 100, "workers": 1, "songs_per_worker": 100}
+    assert report["window"] == {"songs_per_worker": 100, "workers": 1, "songs_at_most": 100}
     assert report["features"]["tempo"]["songs"] == 40
     assert report["predicted_genre"]["songs"] == 40
     assert report["features"]["tempo"]["drifting"] is None  # 40 songs cannot tell
