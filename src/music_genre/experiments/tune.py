@@ -67,7 +67,6 @@ class TuneOutcome:
     best: dict[str, Any] | None
     experiment: str | None = None
     interrupted: bool = False
-    failed: list[int] = field(default_factory=list)
 
 
 def tune_settings(params: Params) -> TuneParams:

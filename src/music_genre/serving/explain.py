@@ -13,7 +13,6 @@ predictions per song), so asking is a one-line 422.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -184,10 +183,11 @@ class Explainer:
         base_<genre>, contribution_<genre>_<column> and top_terms ("term:+0.123 ...")."""
         import pandas as pd
 
+        from music_genre.modeling.threads import resolve_threads
         from music_genre.serving.inputs import prepare_songs
 
         explained = self.explain(
-            self.matrix_of_frame(prepare_songs(songs, source)), threads=all_cores()
+            self.matrix_of_frame(prepare_songs(songs, source)), threads=resolve_threads(0)
         )
         n = len(songs)
         columns: dict[str, Any] = {}
@@ -200,7 +200,3 @@ class Explainer:
             for terms in explained.top_terms
         ]
         return pd.DataFrame(columns)
-
-
-def all_cores() -> int:
-    return len(os.sched_getaffinity(0))
