@@ -277,9 +277,11 @@ def _check_summary(report: Any) -> dict[str, Any]:
         return {}
     keep = {key: report[key] for key in ("passed", "rows", "checks", "tracks") if key in report}
     drift = report.get("drift")
-    if isinstance(drift, dict):
+    if isinstance(drift, dict) and isinstance(drift.get("columns"), list):
         keep["drifting columns"] = sorted(
-            name for name, item in drift.items() if isinstance(item, dict) and item.get("drift")
+            str(item.get("column"))
+            for item in drift["columns"]
+            if isinstance(item, dict) and item.get("passed") is False
         )
     return _flatten(keep)
 

@@ -89,7 +89,14 @@ def test_check_summary_keeps_rows_checks_tracks_and_drifting_columns():
         "rows": 10,
         "checks": {"passed": 3, "failed": 0},
         "tracks": {"conflicting": 2},
-        "drift": {"tempo": {"drift": True}, "energy": {"drift": False}},
+        # The shape check_data writes (pipeline.check_data.drift_tests).
+        "drift": {
+            "family_alpha": 0.05,
+            "columns": [
+                {"column": "tempo", "statistic": 0.3, "p_value": 0.0, "passed": False, "psi": 1.2},
+                {"column": "energy", "statistic": 0.01, "p_value": 0.9, "passed": True, "psi": 0.0},
+            ],
+        },
         "failures": [],
     }
     assert _check_summary(report) == {
