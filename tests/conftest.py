@@ -263,6 +263,9 @@ def synthetic_project(tmp_path_factory, worker_id) -> Path:
                 data__sha256=None,
                 data__synthetic_rows=3000,
                 train__lightgbm__n_estimators=SMALL_MODEL_ARGUMENTS["lightgbm"]["n_estimators"],
+                # Below the table's 387 terms, so the vocabulary's cut-off falls inside ties
+                # (tests/integration/test_other_processors.py).
+                tfidf__max_features=SYNTHETIC_TFIDF_TERMS,
             )
             repro = run(["dvc", "repro"], project)
             run(["git", "add", "-A"], project)
@@ -272,6 +275,7 @@ def synthetic_project(tmp_path_factory, worker_id) -> Path:
     return project
 
 
+SYNTHETIC_TFIDF_TERMS = 200
 # Written inside .git once the shared project is complete, so a half-built one is rebuilt;
 # beside it, what its `dvc repro` printed.
 BUILT_MARKER = Path(".git") / "music-genre-built"

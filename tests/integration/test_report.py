@@ -182,3 +182,28 @@ def test_each_plot_is_drawn_as_dvc_yaml_defines_it(history, tmp_path):
 
     write_report(base, tmp_path, repo=project, render=capture)
     assert drawn == [titles[plot_id] for plot_id in PLOTS]
+
+
+def test_a_base_whose_outputs_this_clone_never_fetched_says_so(history, tmp_path):
+    """A fresh clone has the base's dvc.lock but not its cached outputs: not 'new'."""
+    from dvc.repo import Repo
+
+    project, base = history
+    clone = clone_project(project, tmp_path / "clone")
+    confusion = PLOTS_BY_FILE["confusion_matrix.png"]
+    lock = yaml.safe_load(run(["git", "show", f"{base}:dvc.lock"], clone).stdout)
+    md5 = next(
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] == confusion
+    )
+    with Repo(str(clone)) as repo:
+        Path(repo.cache.local.oid_to_path(md5)).unlink()
+    outcome = write_report(base, tmp_path / "out", repo=clone, render=_stub_render)
+    text = outcome.path.read_text()
+    assert f"`{base}`'s data is not in the local cache: `dvc pull` or run it" in text
+    assert "has no data for it" not in text
+
+
+PLOTS_BY_FILE = {file: plot_id for plot_id, (file, _) in PLOTS.items()}

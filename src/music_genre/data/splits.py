@@ -71,7 +71,7 @@ def _split_units(
     from sklearn.model_selection import train_test_split
 
     counts = labels.value_counts()
-    too_small = counts[counts < 2]
+    too_small = counts[counts < 2].sort_index()  # the first genre by name, not by sort
     if len(too_small):
         raise DataValidationError(
             f"column '{TARGET}': genre '{too_small.index[0]}' has {too_small.iloc[0]} "

@@ -15,6 +15,7 @@ import math
 import subprocess  # nosec B404
 import sys
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,24 +148,37 @@ def _json_at(base: str, path: str, repo: Path) -> Any:
     return json.loads(shown.stdout) if shown.returncode == 0 else None
 
 
-def _card_at(base: str, repo: Path) -> dict[str, Any] | None:
-    """The model card of BASE: its md5 from BASE's dvc.lock, read from this workspace's DVC
-    cache, else through DVC from the remote; None when neither has it."""
+def _cached_outputs_at(base: str, repo: Path) -> dict[str, Path]:
+    """The DVC-cached outputs of BASE's dvc.lock: path -> where this workspace's DVC cache
+    keeps its content (which may be absent)."""
     import yaml
     from dvc.repo import Repo
 
     shown = _git(["show", f"{base}:dvc.lock"], repo)
     lock = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
-    outs = [
-        out
+    outs = {
+        out["path"]: out["md5"]
         for stage in (lock or {}).get("stages", {}).values()
         for out in stage.get("outs", [])
-        if out.get("path") == MODEL_CARD and out.get("md5")
-    ]
+        if out.get("md5") and out.get("path")
+    }
     if not outs:
-        return None
+        return {}
     with Repo(str(repo)) as dvc_repo:
-        cached = Path(dvc_repo.cache.local.oid_to_path(outs[0]["md5"]))
+        return {path: Path(dvc_repo.cache.local.oid_to_path(md5)) for path, md5 in outs.items()}
+
+
+def not_in_local_cache(base: str, repo: Path) -> set[str]:
+    """BASE's DVC-cached outputs whose content this workspace's cache does not have."""
+    return {path for path, cached in _cached_outputs_at(base, repo).items() if not cached.is_file()}
+
+
+def _card_at(base: str, repo: Path) -> dict[str, Any] | None:
+    """The model card of BASE: its md5 from BASE's dvc.lock, read from this workspace's DVC
+    cache, else through DVC from the remote; None when neither has it."""
+    cached = _cached_outputs_at(base, repo).get(MODEL_CARD)
+    if cached is None:
+        return None
     if cached.is_file():
         return json.loads(cached.read_text())
     import dvc.api
@@ -246,6 +260,13 @@ def _revision_values(plot: list[dict[str, Any]], rev: str) -> list[dict[str, Any
     return values
 
 
+def _absent(plot_id: str, base: str, uncached: AbstractSet[str], note: str) -> str:
+    """`note`, unless BASE has the plot's data but this clone's DVC cache does not."""
+    if plot_id in uncached:
+        return f"`{base}`'s data is not in the local cache: `dvc pull` or run it"
+    return note
+
+
 def _f1_movers(plots: dict[str, Any], base: str) -> list[tuple[str, float | None, float | None]]:
     plot = _plot(plots, PER_GENRE_PLOT)
     old = {row["genre"]: row["f1"] for row in _revision_values(plot, base)}
@@ -293,20 +314,35 @@ def _render_png(spec: dict[str, Any]) -> bytes:
 
 
 def _render_plots(
-    plots: dict[str, Any], base: str, out: Path, render: Callable[[dict[str, Any]], bytes]
+    plots: dict[str, Any],
+    base: str,
+    out: Path,
+    render: Callable[[dict[str, Any]], bytes],
+    uncached: AbstractSet[str] = frozenset(),
 ) -> list[tuple[str, str, str]]:
-    """Write each plot of both revisions as one PNG; (caption, file, note) per plot."""
+    """Write each plot of both revisions as one PNG; (caption, file, note) per plot.
+
+    `uncached`: BASE's outputs missing from the local DVC cache (not_in_local_cache), so that a
+    plot BASE has but this clone never fetched is not taken for a new one."""
     jobs = {}
     notes = {}
     for plot_id, (file, caption) in PLOTS.items():
         parts = [p for p in _plot(plots, plot_id) if isinstance(p.get("content"), dict)]
         revisions = {rev for part in parts for rev in part.get("revisions", [])}
         if not parts:
-            notes[plot_id] = (caption, "", "not in either revision")
+            notes[plot_id] = (
+                caption,
+                "",
+                _absent(plot_id, base, uncached, "not in either revision"),
+            )
             continue
         jobs[plot_id] = parts[0]["content"]
         if base not in revisions:
-            notes[plot_id] = (caption, file, f"new: `{base}` has no data for it")
+            notes[plot_id] = (
+                caption,
+                file,
+                _absent(plot_id, base, uncached, f"new: `{base}` has no data for it"),
+            )
         elif WORKSPACE not in revisions:
             notes[plot_id] = (caption, file, "removed: only the base has it")
         else:
@@ -402,7 +438,7 @@ def _anything_changed(sections: dict[str, list[Row]], diffs: Diffs, base: str) -
 def _f1_lines(rows: list[Row], base: str) -> list[str]:
     both = sorted(
         ((g, o, n) for g, o, n in rows if o is not None and n is not None),
-        key=lambda row: row[2] - row[1],
+        key=lambda row: (row[2] - row[1], row[0]),
     )
     if not both:
         return []
@@ -501,7 +537,9 @@ def write_report(
     changed = _anything_changed(sections, diffs, base)
     lines = [f"# Model report: workspace against `{base}` ({commit[:7]})", ""]
     if changed:
-        lines += _markdown(base, diffs, sections, _render_plots(diffs.plots, base, out, render))
+        uncached = not_in_local_cache(base, root)
+        drawn = _render_plots(diffs.plots, base, out, render, uncached)
+        lines += _markdown(base, diffs, sections, drawn)
     else:
         lines.append(
             f"No change against `{base}`: params, metrics, data checks and plots are the same."

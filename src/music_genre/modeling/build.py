@@ -27,7 +27,7 @@ def _accepted_arguments(spec: EstimatorSpec) -> tuple[set[str], str]:
     shown = ", ".join(sorted(accepted))
     if spec.module == "lightgbm":
         # LGBMClassifier hands every other keyword to the booster: LightGBM's own parameters
-        # and their aliases (deterministic, force_row_wise, early_stopping_round, ...).
+        # and their aliases (deterministic, force_col_wise, early_stopping_round, ...).
         from lightgbm.basic import _ConfigAliases
 
         for name, aliases in _ConfigAliases._get_all_param_aliases().items():
@@ -75,10 +75,11 @@ def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
 
 def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
     from sklearn.compose import ColumnTransformer
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+
+    from music_genre.modeling.text import TopTermsTfidfVectorizer
 
     estimator, spec = make_estimator(train)
     preprocessor = ColumnTransformer(
@@ -97,7 +98,12 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
                 list(CATEGORICAL_FEATURES),
             ),
             # A scalar column name hands the vectorizer the 1-D array of strings it expects.
-            ("text", TfidfVectorizer(binary=True, max_features=tfidf.max_features), TEXT_FEATURE),
+            # Its max_features terms are chosen by a rule no processor can change.
+            (
+                "text",
+                TopTermsTfidfVectorizer(binary=True, max_features=tfidf.max_features),
+                TEXT_FEATURE,
+            ),
         ],
         remainder="drop",
         sparse_threshold=0.0 if spec.needs_dense else 0.3,

@@ -35,8 +35,12 @@ class ReportFigure:
 
 
 def genre_counts(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    counts = frame[TARGET].value_counts().sort_values(ascending=False)
-    return [{"genre": str(genre), "songs": int(count)} for genre, count in counts.items()]
+    # Most songs first, genres with as many songs in name order (no sort algorithm decides).
+    counts = frame[TARGET].value_counts()
+    return [
+        {"genre": str(genre), "songs": int(count)}
+        for genre, count in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    ]
 
 
 def missing_values(raw_missing: dict[str, float]) -> list[dict[str, Any]]:
@@ -179,7 +183,9 @@ def projection_figure(frame: pd.DataFrame, sample_rows: int, seed: int) -> Figur
     scaled = ((values - values.mean()) / values.std(ddof=0)).to_numpy()
     # Principal axes from the covariance's eigenvectors, signs fixed so runs agree.
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(scaled, rowvar=False))
-    order = np.argsort(eigenvalues)[::-1][:2]
+    # eigh returns the eigenvalues in ascending order: the last two are the largest (no sort,
+    # so equal eigenvalues cannot be ordered differently on another processor).
+    order = [len(eigenvalues) - 1, len(eigenvalues) - 2]
     axes_vectors = eigenvectors[:, order]
     axes_vectors *= np.sign(axes_vectors[np.abs(axes_vectors).argmax(axis=0), [0, 1]])
     explained = eigenvalues[order] / eigenvalues.sum()

@@ -224,3 +224,15 @@ def test_the_base_card_is_none_without_a_lock_or_when_no_cache_has_it(tmp_path):
     git("add", "-A")
     git("commit", "-qm", "a lock naming a card no cache has")
     assert _card_at("HEAD", tmp_path) is None
+
+
+def test_a_plot_whose_base_data_is_not_in_the_local_cache_is_not_called_new(tmp_path):
+    roc, pr, confusion, curves = PLOTS
+    plots = {f"dvc.yaml::{roc}": _vega(["workspace"]), confusion: _vega(["workspace"])}
+    notes = _render_plots(plots, "main", tmp_path, lambda spec: PNG, {confusion, curves})
+    by_caption = {caption: note for caption, _, note in notes}
+    missing = "`main`'s data is not in the local cache: `dvc pull` or run it"
+    assert by_caption[PLOTS[confusion][1]] == missing
+    assert by_caption[PLOTS[curves][1]] == missing
+    assert by_caption[PLOTS[roc][1]] == "new: `main` has no data for it"
+    assert by_caption[PLOTS[pr][1]] == "not in either revision"
