@@ -1,14 +1,13 @@
 """One trial of `music-genre tune`, as a Dask worker (or the tuner itself) runs it.
 
-A trial fits the booster on train's fit part and scores it on train's grouped validation part
-exactly as the train stage does: the same split function (data.splits.split_by), pipeline
-(modeling.build), booster fit with early stopping (modeling.fitting.fit_booster) and metric code
-(modeling.metrics). So the experiment the tuner leaves behind reports the very same validation
-score in metrics/train/metrics.json.
+A trial fits on train's fit part and scores train's grouped validation part exactly as the train
+stage does: the same split function (data.splits.split_by) and the same training recipe
+(modeling.recipe.train_model). So the experiment the tuner leaves behind reports the very same
+validation score in metrics/train/metrics.json.
 
 What is costly and shared stays in the process between trials: the split table (TrialData), and
-the fitted TF-IDF/scaling of each `tfidf` setting with the two matrices it makes; a trial that
-changes no preprocessing knob only fits trees.
+the fitted TF-IDF/scaling of each `tfidf` setting with the two matrices it makes
+(modeling.recipe.prepare); a trial that changes no preprocessing knob only fits trees.
 """
 
 from __future__ import annotations
@@ -22,13 +21,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.params import Params
 from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
+from music_genre.modeling.fitting import VALIDATION_CURVE, Prepared, Validation
 
 if TYPE_CHECKING:
     import pandas as pd
 
 # LightGBM's learning rate when params.yaml does not set one.
 DEFAULT_LEARNING_RATE: Final = 0.1
-VALIDATION: Final = "validation"
+VALIDATION: Final = VALIDATION_CURVE
 LOSS: Final = "multi_logloss"
 # Preprocessed matrices kept per process, one pair per tfidf setting (LRU).
 KEPT_PREPARATIONS: Final = 4
@@ -53,6 +53,10 @@ class TrialData:
     validation_features: pd.DataFrame
     validation_target: pd.Series
 
+    @property
+    def validation(self) -> Validation:
+        return Validation(self.validation_features, self.validation_target)
+
 
 def load_trial_data(params: Params, train_path: str) -> TrialData:
     from music_genre.core.fileio import read_parquet, sha256_file
@@ -74,26 +78,22 @@ def load_trial_data(params: Params, train_path: str) -> TrialData:
     )
 
 
-_PREPARED: OrderedDict[tuple[str, str], tuple[Any, Any]] = OrderedDict()
+_PREPARED: OrderedDict[tuple[str, str, str], Prepared] = OrderedDict()
 
 
-def prepared(data: TrialData, params: Params) -> tuple[Any, Any]:
-    """The fit and validation matrices of `params`' preprocessing, fitted once per setting."""
-    from music_genre.modeling.build import build_pipeline
+def prepared(data: TrialData, params: Params) -> Prepared:
+    """The fitted preprocessing of `params` and its two matrices, made once per setting."""
+    from music_genre.modeling.recipe import prepare
 
-    key = (data.token, params.tfidf.model_dump_json())
+    # The estimator decides whether the text block stays sparse (core.estimators).
+    key = (data.token, params.train.model, params.tfidf.model_dump_json())
     if key in _PREPARED:
         _PREPARED.move_to_end(key)
         return _PREPARED[key]
-    preprocessor = build_pipeline(params.train, params.tfidf).named_steps["preprocessor"]
-    matrices = (
-        preprocessor.fit_transform(data.fit_features, data.fit_target),
-        preprocessor.transform(data.validation_features),
-    )
-    _PREPARED[key] = matrices
+    _PREPARED[key] = prepare(params, data.fit_features, data.fit_target, data.validation)
     while len(_PREPARED) > KEPT_PREPARATIONS:
         _PREPARED.popitem(last=False)
-    return matrices
+    return _PREPARED[key]
 
 
 @dataclass(frozen=True)
@@ -124,16 +124,9 @@ def run_trial(
     the trial passes a step of `report_every` shrinkage (progress_steps) and returns True to
     stop it (pruned); past `deadline` (time.time()) the trial stops too. Both raise StopTrial.
     """
-    from music_genre.modeling.build import build_pipeline
-    from music_genre.modeling.fitting import boosting_rounds, fit_booster
-    from music_genre.modeling.metrics import classification_metrics
-    from music_genre.modeling.threads import limited_threads
+    from music_genre.modeling.recipe import train_model
 
     start = time.perf_counter()
-    fit_matrix, validation_matrix = prepared(data, params)
-    pipeline = build_pipeline(params.train, params.tfidf)
-    classifier = pipeline[-1]
-
     step_of = progress_steps(params, report_every)
 
     def watch(env: Any) -> None:
@@ -151,19 +144,15 @@ def run_trial(
         if report(step, loss):
             raise StopTrial("pruned", done)
 
-    with limited_threads(params.train.n_threads):
-        fit_booster(
-            classifier,
-            fit_matrix,
-            data.fit_target,
-            [(validation_matrix, data.validation_target)],
-            names=[VALIDATION],
-            callbacks=[watch],
-        )
-        proba = classifier.predict_proba(validation_matrix)
-    classes = [str(name) for name in classifier.classes_]
-    scores = classification_metrics(data.validation_target, proba, classes)
-    return TrialResult(scores, boosting_rounds(pipeline), time.perf_counter() - start)
+    trained = train_model(
+        params,
+        data.fit_features,
+        data.fit_target,
+        data.validation,
+        callbacks=[watch],
+        prepared=prepared(data, params),
+    )
+    return TrialResult(trained.scores, trained.rounds, time.perf_counter() - start)
 
 
 def run_on_worker(

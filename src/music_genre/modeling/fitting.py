@@ -32,6 +32,15 @@ class Validation(NamedTuple):
     target: pd.Series
 
 
+class Prepared(NamedTuple):
+    """A preprocessor fitted on the fit rows, with the two matrices it made: what boosters
+    watch every round. The tuner keeps one per preprocessing setting between trials."""
+
+    preprocessor: Any
+    fit_matrix: Any
+    validation_matrix: Any
+
+
 def fit(
     pipeline: Pipeline,
     features: pd.DataFrame,
@@ -41,12 +50,14 @@ def fit(
     *,
     validation: Validation | None = None,
     callbacks: Sequence[Callable[..., Any]] = (),
+    prepared: Prepared | None = None,
 ) -> Pipeline:
     """Fit the pipeline; boosters that take an evaluation set also see `validation`.
 
     LightGBM gets the validation part (and the fitted rows, for the training curve) as
     evaluation sets: its early stopping (`early_stopping_round`) watches the validation loss,
-    and `callbacks` are called after every boosting round.
+    and `callbacks` are called after every boosting round. With `prepared` (a booster only),
+    its fitted preprocessor becomes the pipeline's and its matrices are what the booster sees.
     """
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -56,7 +67,9 @@ def fit(
         # The forest takes its threads from n_jobs instead.
         with limited_threads(n_threads):
             if spec.takes_eval_set:
-                _fit_with_eval_set(pipeline, features, target, validation, callbacks)
+                _fit_with_eval_set(
+                    pipeline, features, target, validation, callbacks, prepared=prepared
+                )
             else:
                 pipeline.fit(features, target)
     except InvalidParameterError as error:
@@ -89,23 +102,34 @@ def _fit_with_eval_set(
     target: pd.Series,
     validation: Validation | None,
     callbacks: Sequence[Callable[..., Any]],
+    *,
+    prepared: Prepared | None,
 ) -> None:
     # The evaluation sets must be in the classifier's input space, so the preprocessor is
     # fitted first, on the fitted rows only, exactly as Pipeline.fit would.
-    preprocessor, classifier = pipeline.named_steps["preprocessor"], pipeline[-1]
-    matrix = preprocessor.fit_transform(features, target)
+    classifier = pipeline[-1]
+    if prepared is not None:
+        pipeline.steps[0] = (pipeline.steps[0][0], prepared.preprocessor)
+        matrix = prepared.fit_matrix
+    else:
+        matrix = pipeline.named_steps["preprocessor"].fit_transform(features, target)
+    preprocessor = pipeline.named_steps["preprocessor"]
     eval_x, eval_y, names = [matrix], [target], [TRAINING_CURVE]
     if validation is not None:
-        eval_x.append(preprocessor.transform(validation.features))
+        eval_x.append(
+            prepared.validation_matrix
+            if prepared is not None
+            else preprocessor.transform(validation.features)
+        )
         eval_y.append(validation.target)
         names.append(VALIDATION_CURVE)
     # The fitted rows are passed as the very same objects, so LightGBM scores them without
     # building a second dataset and its early stopping ignores them (it skips "training").
     eval_sets = list(zip(eval_x, eval_y, strict=True))
-    fit_booster(classifier, matrix, target, eval_sets, names=names, callbacks=callbacks)
+    _fit_booster(classifier, matrix, target, eval_sets, names=names, callbacks=callbacks)
 
 
-def fit_booster(
+def _fit_booster(
     classifier: Any,
     matrix: Any,
     target: pd.Series,
@@ -115,8 +139,7 @@ def fit_booster(
     callbacks: Sequence[Callable[..., Any]] = (),
 ) -> None:
     """Fit a booster on the preprocessed fitted rows, watching `eval_sets` every round (early
-    stopping on the validation set): what train does, and what each tuning trial does on the
-    matrices it keeps between trials (music_genre.experiments.trial)."""
+    stopping on the validation set)."""
     # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, but LGBMClassifier encodes string
     # labels only when they come through eval_set.
     with warnings.catch_warnings():

@@ -16,7 +16,7 @@ from dvclive import Live
 from dvclive.lgbm import DVCLiveCallback
 
 from music_genre.modeling.canonical import round_significant
-from music_genre.modeling.metrics import classification_metrics, predicted_labels
+from music_genre.modeling.metrics import predicted_labels
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,20 +44,20 @@ class StageLive(Live):
             super().post_data_to_studio()
 
 
-def log_scores(
-    live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]
-) -> dict[str, float]:
-    """Log the summary metrics and the confusion matrix; return the metrics."""
-    scores = classification_metrics(y_true, proba, classes)
+def log_scores(live: Live, scores: dict[str, float]) -> None:
+    """Log the summary metrics (music_genre.modeling.metrics.classification_metrics)."""
     for name, value in scores.items():
         live.log_metric(name, value, plot=False)
+
+
+def log_confusion(live: Live, y_true: pd.Series, proba: np.ndarray, classes: Sequence[str]) -> None:
+    """Log the confusion matrix of the most probable class against the truth."""
     live.log_sklearn_plot(
         "confusion_matrix",
         y_true.to_numpy(),
         predicted_labels(proba, classes),
         name="confusion_matrix",
     )
-    return scores
 
 
 def format_scores(scores: dict[str, float]) -> str:

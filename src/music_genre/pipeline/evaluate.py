@@ -37,9 +37,10 @@ def evaluate(
 ) -> dict[str, float]:
     """Score the model on the test split with at most `n_threads` threads (0: every core)."""
     from music_genre.modeling.importances import feature_importances, permutation_importances
+    from music_genre.modeling.metrics import classification_metrics
     from music_genre.modeling.store import load_model
     from music_genre.modeling.threads import limited_threads
-    from music_genre.modeling.tracking import StageLive, format_scores, log_scores
+    from music_genre.modeling.tracking import StageLive, format_scores, log_confusion, log_scores
 
     pipeline, card = load_model(model_path)
     table = read_parquet(test_path, columns=[*card["input_columns"], TARGET])
@@ -48,7 +49,9 @@ def evaluate(
         proba = pipeline.predict_proba(table[card["input_columns"]])
 
     live = StageLive(metrics_dir, plots_dir)
-    scores = log_scores(live, table[TARGET], proba, classes)
+    scores = classification_metrics(table[TARGET], proba, classes)
+    log_scores(live, scores)
+    log_confusion(live, table[TARGET], proba, classes)
     log_per_genre_curves(live, table[TARGET], proba, classes)
     log_confusion_image(live, table[TARGET], proba, classes)
     own = feature_importances(pipeline)

@@ -1,0 +1,107 @@
+"""The training recipe: fit and validation frames and params in; the fitted pipeline, its loss
+curves and its validation scores out. No file I/O.
+
+The train stage (music_genre.pipeline.train) and every trial of the tuner
+(music_genre.experiments.trial) call this one function, so a trial scores exactly what the train
+stage would with the same params; another backend goes through the same seam.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from music_genre.core.estimators import ESTIMATORS
+from music_genre.modeling.fitting import (
+    Prepared,
+    Validation,
+    boosting_rounds,
+    fit,
+    loss_curves,
+)
+from music_genre.modeling.metrics import classification_metrics
+from music_genre.modeling.threads import limited_threads
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from music_genre.core.params import Params
+
+
+@dataclass(frozen=True)
+class Trained:
+    pipeline: Pipeline
+    classes: list[str]
+    # The classifier's probabilities for the validation rows, in `classes` order.
+    validation_proba: np.ndarray
+    # Validation metrics (music_genre.modeling.metrics): roc_auc, accuracy, f1_macro, log_loss.
+    scores: dict[str, float]
+    # The boosting rounds the model predicts with (None for a forest).
+    rounds: int | None
+    # Per-round log loss known only after the fit (`curves[set][round - 1]`, HistGradientBoosting
+    # and forests); empty for boosters, whose callbacks see every round live.
+    curves: dict[str, list[float]] = field(default_factory=dict)
+
+
+def prepare(
+    params: Params, fit_features: pd.DataFrame, fit_target: pd.Series, validation: Validation
+) -> Prepared:
+    """Fit `params`' preprocessing on the fit rows (as Pipeline.fit would) and transform both."""
+    from music_genre.modeling.build import build_pipeline
+
+    preprocessor = build_pipeline(params.train, params.tfidf).named_steps["preprocessor"]
+    fit_matrix = preprocessor.fit_transform(fit_features, fit_target)
+    return Prepared(preprocessor, fit_matrix, preprocessor.transform(validation.features))
+
+
+def train_model(
+    params: Params,
+    fit_features: pd.DataFrame,
+    fit_target: pd.Series,
+    validation: Validation,
+    *,
+    callbacks: Sequence[Callable[..., Any]] = (),
+    prepared: Prepared | None = None,
+) -> Trained:
+    """Build the pipeline `params` describe, fit it on the fit rows and score the validation rows.
+
+    Boosters that take an evaluation set watch the fitted rows and the validation rows every
+    round (early stopping on the validation loss; `callbacks` after every round). `prepared`
+    (from prepare, with the same preprocessing params and rows) skips fitting the preprocessor.
+    """
+    from music_genre.modeling.build import build_pipeline
+
+    model = params.train.model
+    pipeline = build_pipeline(params.train, params.tfidf)
+    boosting = ESTIMATORS[model].takes_eval_set
+    if boosting and prepared is None:
+        prepared = prepare(params, fit_features, fit_target, validation)
+    fit(
+        pipeline,
+        fit_features,
+        fit_target,
+        model,
+        params.train.n_threads,
+        validation=validation,
+        callbacks=callbacks,
+        prepared=prepared if boosting else None,
+    )
+    classifier = pipeline.named_steps["classifier"]
+    with limited_threads(params.train.n_threads):
+        proba = (
+            classifier.predict_proba(prepared.validation_matrix)
+            if boosting and prepared is not None
+            else pipeline.predict_proba(validation.features)
+        )
+    classes = [str(name) for name in classifier.classes_]
+    return Trained(
+        pipeline,
+        classes,
+        proba,
+        classification_metrics(validation.target, proba, classes),
+        boosting_rounds(pipeline),
+        {} if boosting else loss_curves(pipeline, fit_features, fit_target, validation),
+    )
