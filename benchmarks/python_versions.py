@@ -48,9 +48,14 @@ def _lock_outputs(lock_file: Path) -> dict[str, str]:
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
     if not isinstance(value, dict):
         return {prefix: value}
-    return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {
+        k: v
+        for key, item in value.items()
+        for k, v in _flat(item, f"{prefix}.{key}" if prefix else str(key)).items()
+    }
 
 
 def _compare_models(reference: Path, other: Path, test_split: Path) -> dict[str, Any]:

@@ -27,3 +27,21 @@ class DataValidationError(PipelineError):
 
 class ModelIntegrityError(PipelineError):
     """A model file does not match the hash recorded for it, so it is not unpickled."""
+
+
+def first_line(error: BaseException | str, default: str | None = None) -> str:
+    """The first non-blank line of an error's message: what a one-line report shows.
+
+    An empty message gives `default`, or the error's type name when there is none.
+    """
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    if default is not None:
+        return default
+    return type(error).__name__ if isinstance(error, BaseException) else ""
+
+
+def described(error: BaseException) -> str:
+    """`Type: first line`, for a failure whose type tells what went wrong (a trial, a task)."""
+    return f"{type(error).__name__}: {first_line(error, '')}".strip().rstrip(":")

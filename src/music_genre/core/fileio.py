@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from music_genre.core.errors import DataFileError
+from music_genre.core.errors import DataFileError, first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,8 +105,9 @@ def read_parquet(
     try:
         frame = pd.read_parquet(source)
     except (pa.ArrowException, OSError, ValueError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataFileError(f"{source}: not a readable parquet table ({reason})") from None
+        raise DataFileError(
+            f"{source}: not a readable parquet table ({first_line(error)})"
+        ) from None
     if columns is not None:
         missing = [name for name in columns if name not in frame.columns]
         if missing:

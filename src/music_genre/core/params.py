@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
-from music_genre.core.errors import ParamsError
+from music_genre.core.errors import ParamsError, first_line
 from music_genre.core.estimators import ESTIMATORS
 
 SYNTHETIC_SOURCE = "synthetic"
@@ -125,7 +125,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except FileNotFoundError:
         raise ParamsError(f"{source}: file not found") from None
     except yaml.YAMLError as error:
-        raise ParamsError(f"{source}: not valid YAML ({_first_line(error)})") from None
+        raise ParamsError(f"{source}: not valid YAML ({first_line(error)})") from None
     return parse_params(raw, str(source))
 
 
@@ -218,7 +218,3 @@ def _describe(value: Any) -> str:
     if value is None:
         return "null"
     return f"{type(value).__name__} {value!r}"
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from music_genre.core.errors import DataValidationError, PipelineError
+from music_genre.core.errors import DataValidationError, PipelineError, first_line
 
 LOG_LEVEL_ENV = "MUSIC_GENRE_LOG_LEVEL"
 
@@ -50,5 +50,4 @@ def run_stage(stage: str, main: Callable[[], None]) -> int:
 def _report(stage: str, message: str, debug: bool, hint: str = "") -> None:
     if debug:
         logging.getLogger(stage).exception(message)
-    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    print(f"{stage}: error: {first_line}{hint}", file=sys.stderr)
+    print(f"{stage}: error: {first_line(message, 'failed')}{hint}", file=sys.stderr)

@@ -7,11 +7,10 @@ it to `dvc plots ... --html-template`.
 
 from __future__ import annotations
 
-import subprocess  # nosec B404
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from music_genre.core import commands
 from music_genre.core.errors import PipelineError
 from music_genre.core.fileio import atomic_path
 
@@ -51,9 +50,6 @@ def run_dvc_plots(command: str, arguments: Sequence[str]) -> int:
     if command not in ("show", "diff"):
         raise PipelineError(f"plots: unknown command '{command}' (expected show or diff)")
     template = write_template()
-    dvc = Path(sys.executable).with_name("dvc")
-    executable = str(dvc) if dvc.exists() else "dvc"
-    # A fixed executable; the user's own arguments are passed through to dvc, no shell.
-    return subprocess.call(  # nosec B603
-        [executable, "plots", command, "--html-template", str(template), *arguments]
-    )
+    # The user's own arguments are passed through to dvc; its output goes to the terminal.
+    arguments = ["plots", command, "--html-template", str(template), *arguments]
+    return commands.run("dvc", arguments, capture=False).returncode

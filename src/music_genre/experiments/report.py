@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess  # nosec B404
-import sys
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from music_genre.core import commands
 from music_genre.core.errors import PipelineError
 from music_genre.core.fileio import atomic_path
 
@@ -109,24 +108,13 @@ class Outcome:
 
 def dvc_json(arguments: Sequence[str], cwd: Path) -> Any:
     """Run a dvc command with --json and parse its output; a failure is one line."""
-    dvc = Path(sys.executable).with_name("dvc")
-    command = [str(dvc) if dvc.exists() else "dvc", *arguments, "--json"]
-    # A fixed executable and our own arguments (BASE is a checked git revision); no shell.
-    result = subprocess.run(  # nosec B603
-        command, cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit status {result.returncode}"
-        raise PipelineError(f"dvc {' '.join(arguments[:2])} failed: {reason}")
+    # Our own arguments (BASE is a checked git revision).
+    result = commands.run("dvc", [*arguments, "--json"], cwd, check=True)
     return json.loads(result.stdout or "{}")
 
 
-def _git(arguments: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    # A fixed executable and arguments built here; no shell.
-    return subprocess.run(  # nosec B603 B607
-        ["git", *arguments], cwd=cwd, capture_output=True, text=True, check=False
-    )
+def _git(arguments: Sequence[str], cwd: Path) -> commands.Completed:
+    return commands.run("git", arguments, cwd)
 
 
 def resolve_base(base: str, repo: Path) -> str:

@@ -13,16 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-
-# subprocess runs fixed git/dvc commands.
-import subprocess  # nosec B404
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from music_genre.core.errors import PipelineError
+from music_genre.core import commands
+from music_genre.core.errors import PipelineError, first_line
 from music_genre.experiments.cluster import connect
 from music_genre.experiments.task import GIT_REMOTE_NAME, ExperimentSpec, run_experiment
 
@@ -56,7 +54,7 @@ def expand(set_params: Sequence[str]) -> list[tuple[str, ...]]:
     except (InvalidArgumentError, ValueError) as error:
         raise SweepError(f"-S: {error}") from None
     except Exception as error:  # Hydra's parser raises its own OverrideParseException
-        raise SweepError(f"-S: {str(error).splitlines()[0]}") from None
+        raise SweepError(f"-S: {first_line(error)}") from None
     return [
         tuple(
             override if path == "params.yaml" else f"{path}:{override}"
@@ -88,7 +86,7 @@ def check_overrides(grid: list[tuple[str, ...]], repo: Path) -> None:
                 try:
                     apply_overrides(copy, values)
                 except Exception as error:  # DVC and Hydra raise several kinds
-                    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                    reason = first_line(error, "")
                     raise SweepError(
                         f"-S {' '.join(values)}: {reason or type(error).__name__}"
                     ) from None
@@ -100,17 +98,12 @@ def experiment_name(commit: str, overrides: Sequence[str]) -> str:
     return f"{NAME_PREFIX}-{commit[:7]}-{digest}"
 
 
-def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(  # nosec B603 B607
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+def _git(args: list[str], cwd: Path) -> commands.Completed:
+    return commands.run("git", args, cwd)
 
 
-def _dvc(args: list[str], cwd: Path, capture: bool = True) -> subprocess.CompletedProcess:
-    dvc = str(Path(sys.executable).with_name("dvc"))
-    return subprocess.run(  # nosec B603
-        [dvc, *args], cwd=cwd, capture_output=capture, text=True, check=False
-    )
+def _dvc(args: list[str], cwd: Path, capture: bool = True) -> commands.Completed:
+    return commands.run("dvc", args, cwd, capture=capture)
 
 
 def check_workspace(repo: Path, remote: str) -> tuple[str, str]:

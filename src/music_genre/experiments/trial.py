@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from music_genre.core.errors import described
 from music_genre.core.params import Params
 from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 from music_genre.modeling.fitting import VALIDATION_CURVE, Prepared, Validation
@@ -210,10 +211,9 @@ def outcome(action: Callable[[], TrialResult]) -> dict[str, Any]:
             "seconds": time.perf_counter() - start,
         }
     except Exception as error:  # e.g. LightGBM refusing a value: this trial fails, not the study
-        lines = str(error).strip().splitlines()
         return {
             "state": "failed",
-            "reason": f"{type(error).__name__}: {lines[0] if lines else ''}",
+            "reason": described(error),
             "seconds": time.perf_counter() - start,
         }
     return {

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-
-# subprocess runs `dvc exp run` with arguments built from validated params only.
-import subprocess  # nosec B404
 import sys
 import time
 import warnings
@@ -33,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from music_genre.core.errors import ParamsError, PipelineError
+from music_genre.core import commands
+from music_genre.core.errors import ParamsError, PipelineError, described
 from music_genre.core.params import Params, TuneParams, load_params, parse_params
 from music_genre.experiments.cluster import connect
 from music_genre.experiments.trial import (
@@ -426,7 +424,7 @@ class Tuner:
                     try:
                         ended = future.result()
                     except Exception as error:  # e.g. KilledWorker: it killed too many
-                        ended = {"state": "failed", "seconds": 0.0, "reason": _one_line(error)}
+                        ended = {"state": "failed", "seconds": 0.0, "reason": described(error)}
                     finished += self._tell(study, trial, ended)
         except BaseException:
             for future, trial in running.items():
@@ -490,11 +488,6 @@ def _quiet_experimental_warnings() -> None:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".strip()
-
-
 def _best(study: Any) -> dict[str, Any] | None:
     import optuna
 
@@ -520,12 +513,14 @@ def experiment_overrides(values: dict[str, Any], dimensions: list[Dimension]) ->
 def run_best_experiment(
     name: str, values: dict[str, Any], dimensions: list[Dimension], out: Any
 ) -> str:
-    command = ["dvc", "exp", "run", "--name", name]
+    arguments = ["exp", "run", "--name", name]
     for override in experiment_overrides(values, dimensions):
-        command += ["--set-param", override]
-    print(f"running the best trial as an experiment: {' '.join(command)}", file=out, flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # nosec B603
+        arguments += ["--set-param", override]
+    print(
+        f"running the best trial as an experiment: dvc {' '.join(arguments)}", file=out, flush=True
+    )
+    result = commands.run("dvc", arguments)
     if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise PipelineError(f"dvc exp run --name {name}: {lines[-1] if lines else 'failed'}")
+        reason = commands.last_line(result.stderr or result.stdout, "failed")
+        raise PipelineError(f"dvc exp run --name {name}: {reason}")
     return name

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from music_genre.core.errors import DataValidationError, ParamsError
+from music_genre.core.errors import DataValidationError, ParamsError, first_line
 from music_genre.core.estimators import ESTIMATORS
 from music_genre.data.features import TEXT_FEATURE
 from music_genre.modeling.threads import limited_threads, resolve_threads
@@ -85,7 +85,7 @@ def fit(
         # LightGBM reports a bad parameter value as a LightGBMError from its C++ core.
         if type(error).__name__ != "LightGBMError":
             raise
-        raise ParamsError(f"params.yaml: train.{model_name}: {_first_line(error)}") from None
+        raise ParamsError(f"params.yaml: train.{model_name}: {first_line(error)}") from None
     # A forest predicting with several threads adds tree probabilities in completion order,
     # so the last digits of predict_proba (and every metric) would vary from run to run.
     # LightGBM's predictions do not depend on threads, but its n_jobs is pickled with it:
@@ -215,8 +215,3 @@ def _log_loss(proba: Any, truth: Any) -> float:
 
     chosen = proba[np.arange(len(truth)), truth]
     return float(-np.mean(np.log(np.clip(chosen, np.finfo(float).eps, 1.0))))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
