@@ -3,15 +3,33 @@
 import argparse
 import sys
 
+from music_genre.core import paths
 from music_genre.core.runner import run_stage
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The stage's command line; each path defaults to its home in core.paths."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("table", help="the preprocessed table (parquet)")
-    parser.add_argument("reference", help="the reference profile for the drift test (JSON)")
-    parser.add_argument("report", help="where to write the check report (JSON)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "table", nargs="?", default=paths.PREPARED_TABLE, help="the preprocessed table (parquet)"
+    )
+    parser.add_argument(
+        "reference",
+        nargs="?",
+        default=paths.REFERENCE_PROFILE,
+        help="the reference profile for the drift test (JSON)",
+    )
+    parser.add_argument(
+        "report",
+        nargs="?",
+        default=paths.CHECK_REPORT,
+        help="where to write the check report (JSON)",
+    )
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
 
     from music_genre.core.params import load_params
     from music_genre.pipeline.check_data import check_file

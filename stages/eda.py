@@ -3,15 +3,33 @@
 import argparse
 import sys
 
+from music_genre.core import paths
 from music_genre.core.runner import run_stage
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The stage's command line; each path defaults to its home in core.paths."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("prepared", help="the preprocessed table (parquet)")
-    parser.add_argument("raw", help="the raw table, for its missing values (parquet)")
-    parser.add_argument("output_dir", help="where to write images/, data/ and report.html")
-    args = parser.parse_args()
+    parser.add_argument(
+        "prepared", nargs="?", default=paths.PREPARED_TABLE, help="the preprocessed table (parquet)"
+    )
+    parser.add_argument(
+        "raw",
+        nargs="?",
+        default=paths.RAW_TABLE,
+        help="the raw table, for its missing values (parquet)",
+    )
+    parser.add_argument(
+        "output_dir",
+        nargs="?",
+        default=paths.EDA_DIR,
+        help="where to write images/, data/ and report.html",
+    )
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
 
     from music_genre.core.params import load_params
     from music_genre.pipeline.eda import run_eda

@@ -3,13 +3,21 @@
 import argparse
 import sys
 
+from music_genre.core import paths
 from music_genre.core.runner import run_stage
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The stage's command line; each path defaults to its home in core.paths."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("output", help="where to write the raw table (parquet)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "output", nargs="?", default=paths.RAW_TABLE, help="where to write the raw table (parquet)"
+    )
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
 
     from music_genre.core.params import load_params
     from music_genre.pipeline.get_data import get_data

@@ -3,14 +3,25 @@
 import argparse
 import sys
 
+from music_genre.core import paths
 from music_genre.core.runner import run_stage
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The stage's command line; each path defaults to its home in core.paths."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("raw", help="the raw table (parquet)")
-    parser.add_argument("output", help="where to write the preprocessed table (parquet)")
-    args = parser.parse_args()
+    parser.add_argument("raw", nargs="?", default=paths.RAW_TABLE, help="the raw table (parquet)")
+    parser.add_argument(
+        "output",
+        nargs="?",
+        default=paths.PREPARED_TABLE,
+        help="where to write the preprocessed table (parquet)",
+    )
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
 
     from music_genre.pipeline.preprocess import preprocess_file
 

@@ -3,16 +3,39 @@
 import argparse
 import sys
 
+from music_genre.core import paths
 from music_genre.core.runner import run_stage
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The stage's command line; each path defaults to its home in core.paths."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("train", help="the train split (parquet)")
-    parser.add_argument("model", help="where to write the model (joblib; its card goes beside)")
-    parser.add_argument("metrics_dir", help="where dvclive writes validation metrics")
-    parser.add_argument("plots_dir", help="where dvclive writes validation plots")
-    args = parser.parse_args()
+    parser.add_argument(
+        "train", nargs="?", default=paths.TRAIN_SPLIT, help="the train split (parquet)"
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=paths.MODEL,
+        help="where to write the model (joblib; its card goes beside)",
+    )
+    parser.add_argument(
+        "metrics_dir",
+        nargs="?",
+        default=paths.TRAIN_METRICS_DIR,
+        help="where dvclive writes validation metrics",
+    )
+    parser.add_argument(
+        "plots_dir",
+        nargs="?",
+        default=paths.TRAIN_PLOTS_DIR,
+        help="where dvclive writes validation plots",
+    )
+    return parser
+
+
+def main() -> None:
+    args = arguments().parse_args()
 
     from music_genre.core.params import load_params
     from music_genre.pipeline.train import train

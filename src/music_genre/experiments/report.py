@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from music_genre.core import commands
+from music_genre.core import commands, paths
 from music_genre.core.errors import PipelineError
 from music_genre.core.fileio import atomic_path
 
 METRICS_FILES = {
-    "evaluate": "metrics/evaluate/metrics.json",
-    "train": "metrics/train/metrics.json",
-    "split": "metrics/split.json",
+    "evaluate": paths.EVALUATE_METRICS,
+    "train": paths.TRAIN_METRICS,
+    "split": paths.SPLIT_METRICS,
 }
 # The metrics a report shows first, in this order; the others of those files follow.
 HEADLINE_METRICS = (
@@ -44,14 +44,14 @@ HEADLINE_METRICS = (
 )
 # dvc.yaml plot id -> the PNG file the report shows it as, and its caption.
 PLOTS = {
-    "plots/evaluate/custom/roc.json": ("roc.png", "ROC per genre (test)"),
-    "plots/evaluate/custom/precision_recall.json": ("precision_recall.png", "Precision-recall"),
-    "plots/evaluate/sklearn/confusion_matrix.json": ("confusion_matrix.png", "Confusion matrix"),
+    paths.ROC_CURVES: ("roc.png", "ROC per genre (test)"),
+    paths.PRECISION_RECALL_CURVES: ("precision_recall.png", "Precision-recall"),
+    paths.TEST_CONFUSION: ("confusion_matrix.png", "Confusion matrix"),
     "training_curves": ("training_curves.png", "Training curves"),
 }
-PER_GENRE_PLOT = "plots/evaluate/custom/per_genre.json"
-CHECK_REPORT = "metrics/check_data.json"
-MODEL_CARD = "models/model.json"
+PER_GENRE_PLOT = paths.PER_GENRE
+CHECK_REPORT = paths.CHECK_REPORT
+MODEL_CARD = paths.MODEL_CARD
 CARD_FIELDS = (
     ("model", ("model",)),
     ("estimator", ("estimator",)),

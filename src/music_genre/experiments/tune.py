@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from music_genre.core import commands
+from music_genre.core import commands, paths
 from music_genre.core.errors import ParamsError, PipelineError, described
 from music_genre.core.params import Params, TuneParams, load_params, parse_params
 from music_genre.experiments.cluster import connect
@@ -43,8 +43,8 @@ from music_genre.experiments.trial import (
     run_trial,
 )
 
-REPORT_ROOT: Final = Path("plots") / "tune"
-TRAIN_SPLIT: Final = "data/split/train.parquet"
+REPORT_ROOT: Final = Path(paths.TUNE_REPORTS)
+TRAIN_SPLIT: Final = paths.TRAIN_SPLIT
 # Parameter sections a search may change: the model's own arguments and the text features.
 TUNABLE_SECTIONS: Final = ("train", "tfidf")
 

@@ -12,12 +12,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from music_genre.core import paths
 from music_genre.core.errors import DataFileError, ModelIntegrityError
 from music_genre.core.fileio import atomic_path, read_json, sha256_file, write_json
 
 CARD_SUFFIX = ".json"
 # Where the pipeline writes the model (dvc.yaml's train stage) and what the registry versions.
-MODEL_PATH = "models/model.joblib"
+MODEL_PATH = paths.MODEL
 _VERSIONED_PACKAGES = (
     "music-genre",
     "scikit-learn",
