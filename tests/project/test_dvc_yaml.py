@@ -21,7 +21,10 @@ PACKAGE = "music_genre"
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]
 # Package data a module reads at run time (not visible as an import), by the module's path.
-DATA_FILES = {"src/music_genre/data/synthetic.py": ["src/music_genre/data/synthetic_spec.json"]}
+DATA_FILES = {
+    "src/music_genre/data/synthetic.py": ["src/music_genre/data/synthetic_spec.json"],
+    "src/music_genre/pipeline/eda.py": ["src/music_genre/pipeline/eda.html.j2"],
+}
 
 
 def module_path(name: str, source: Path = SOURCE) -> Path | None:

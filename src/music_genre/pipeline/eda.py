@@ -8,7 +8,6 @@ changes. Everything is deterministic: same table, same bytes.
 from __future__ import annotations
 
 import base64
-import html
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the data only
+# The page, beside this module (package data; dvc.yaml lists it as the stage's dependency).
+TEMPLATE = "eda.html.j2"
 
 
 @dataclass(frozen=True)
@@ -177,19 +178,17 @@ def correlation_figure(frame: pd.DataFrame) -> Figure:
 def projection_figure(frame: pd.DataFrame, sample_rows: int, seed: int) -> Figure:
     """PCA of the standardised numeric features (fitted on every row), a seeded sample drawn."""
     import numpy as np
+    from sklearn.decomposition import PCA
 
     values = frame[list(NUMERIC_FEATURES)]
     values = values.fillna(values.median())
     scaled = ((values - values.mean()) / values.std(ddof=0)).to_numpy()
-    # Principal axes from the covariance's eigenvectors, signs fixed so runs agree.
-    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(scaled, rowvar=False))
-    # eigh returns the eigenvalues in ascending order: the last two are the largest (no sort,
-    # so equal eigenvalues cannot be ordered differently on another processor).
-    order = [len(eigenvalues) - 1, len(eigenvalues) - 2]
-    axes_vectors = eigenvectors[:, order]
-    axes_vectors *= np.sign(axes_vectors[np.abs(axes_vectors).argmax(axis=0), [0, 1]])
-    explained = eigenvalues[order] / eigenvalues.sum()
-    points = scaled @ axes_vectors
+    pca = PCA(n_components=2, svd_solver="full").fit(scaled)
+    # Each axis points to its largest entry, so every run (and processor) draws it alike.
+    components = pca.components_
+    signs = np.sign(components[[0, 1], np.abs(components).argmax(axis=1)])
+    points = pca.transform(scaled) * signs
+    explained = pca.explained_variance_ratio_
     rng = np.random.default_rng(seed)
     shown = rng.choice(len(points), size=min(sample_rows, len(points)), replace=False)
     figure = _figure(11, 8)
@@ -263,45 +262,38 @@ def report_html(
     conflicts: dict[str, Any],
     image_dir: Path,
 ) -> str:
-    """One self-contained page: every PNG embedded, so it opens offline from anywhere."""
-    sections = []
-    for item in figures:
-        data = base64.b64encode((image_dir / f"{item.name}.png").read_bytes()).decode()
-        sections.append(
-            f'<figure id="{item.name}"><img alt="{html.escape(item.caption)}" '
-            f'src="data:image/png;base64,{data}" data-file="{item.name}.png">'
-            f"<figcaption>{html.escape(item.caption)}</figcaption></figure>"
-        )
-    separation_rows = "".join(
-        f"<tr><td>{row['feature']}</td><td>{row['eta_squared']:.3f}</td></tr>" for row in separation
+    """One self-contained page (eda.html.j2, beside this module): every PNG embedded, so it opens
+    offline from anywhere."""
+    from jinja2 import Environment, FileSystemLoader
+    from markupsafe import Markup
+
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        keep_trailing_newline=True,
     )
-    conflict_rows = "".join(
-        f"<tr><td>{html.escape(name.replace('_', ' '))}</td><td>{value:.4g}</td></tr>"
-        for name, value in conflicts.items()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Songs table: EDA</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;}"
-        "img{max-width:100%;}table{border-collapse:collapse;font-size:12px;}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;}</style></head><body>"
-        "<h1>Exploratory analysis of the preprocessed songs table</h1>"
-        "<h2>Summary statistics</h2>"
-        + summary.to_html(float_format=lambda value: f"{value:.4g}", border=0)
-        + "<h2>Which features separate the genres</h2><p>Share of each feature's variance "
-        "explained by genre (eta squared; 1 = fully determined by genre).</p>"
-        f"<table><tr><th>feature</th><th>eta squared</th></tr>{separation_rows}</table>"
-        + "<h2>Repeated tracks and label conflicts</h2><p>A track is its audio-feature vector; "
-        "the same track is listed once per playlist (<code>title</code>), sometimes under "
-        "another genre. Splits keep every copy of a track on one side.</p>"
-        f"<table><tr><th>measure</th><th>value</th></tr>{conflict_rows}</table>"
-        + "".join(sections)
-        + "</body></html>\n"
+    return environment.get_template(TEMPLATE).render(
+        # pandas escapes its own HTML of the numbers and column names.
+        summary_table=Markup(  # nosec B704
+            summary.to_html(float_format=lambda value: f"{value:.4g}", border=0)
+        ),
+        separation=separation,
+        conflicts=[(name.replace("_", " "), f"{value:.4g}") for name, value in conflicts.items()],
+        figures=[
+            {
+                "name": item.name,
+                "caption": item.caption,
+                "data": base64.b64encode((image_dir / f"{item.name}.png").read_bytes()).decode(),
+            }
+            for item in figures
+        ],
     )
 
 
 def run_eda(
     prepared_path: str, raw_path: str, output_dir: str, sample_rows: int, seed: int
 ) -> dict[str, Any]:
+    """The stage: the tables under data/, the figures under images/ and the EDA page."""
     from music_genre.core.fileio import read_parquet
 
     frame = read_parquet(prepared_path, columns=[*RAW_COLUMNS])
@@ -309,16 +301,37 @@ def run_eda(
     raw = read_parquet(raw_path)
     raw_missing = {column: float(raw[column].isna().mean()) for column in raw.columns}
     out = Path(output_dir)
-    counts = genre_counts(frame)
-    missing = missing_values(raw_missing)
-    separation = genre_separation(frame)
-    write_json(counts, out / "data" / "genre_counts.json")
-    write_json(missing, out / "data" / "missing_values.json")
-    write_json(separation, out / "data" / "genre_separation.json")
-    conflicts = label_conflicts(frame)
-    write_json(conflicts, out / "data" / "label_conflicts.json")
+    tables = {
+        "genre_counts": genre_counts(frame),
+        "missing_values": missing_values(raw_missing),
+        "genre_separation": genre_separation(frame),
+        "label_conflicts": label_conflicts(frame),
+    }
+    for name, table in tables.items():
+        write_json(table, out / "data" / f"{name}.json")
+    figures = report_figures(frame, tables, sample_rows, seed)
+    for item in figures:
+        save_png(item.figure, out / "images" / f"{item.name}.png")
+    summary = frame[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]].describe().T
+    page = report_html(
+        figures, summary, tables["genre_separation"], tables["label_conflicts"], out / "images"
+    )
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("EDA of %d songs written to %s", len(frame), out)
+    return {
+        "counts": tables["genre_counts"],
+        "separation": tables["genre_separation"],
+        "conflicts": tables["label_conflicts"],
+    }
 
-    figures = [
+
+def report_figures(
+    frame: pd.DataFrame, tables: dict[str, Any], sample_rows: int, seed: int
+) -> list[ReportFigure]:
+    """The page's figures in order, each with its caption."""
+    counts, conflicts = tables["genre_counts"], tables["label_conflicts"]
+    return [
         ReportFigure(
             "genre_counts",
             "Songs per genre: the classes are imbalanced "
@@ -331,7 +344,7 @@ def run_eda(
             "Missing values per column of the raw table: loudness is "
             "missing for about a fifth of the songs, title for the hip-hop genres and "
             "song_name for the electronic ones.",
-            missing_values_figure(missing),
+            missing_values_figure(tables["missing_values"]),
         ),
         ReportFigure(
             "feature_distributions",
@@ -357,11 +370,3 @@ def run_eda(
             shared_tracks_figure(shared_tracks(frame, [row["genre"] for row in counts])),
         ),
     ]
-    for item in figures:
-        save_png(item.figure, out / "images" / f"{item.name}.png")
-    summary = frame[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]].describe().T
-    page = report_html(figures, summary, separation, conflicts, out / "images")
-    with atomic_path(out / "report.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    log.info("EDA of %d songs written to %s", len(frame), out)
-    return {"counts": counts, "separation": separation, "conflicts": conflicts}
