@@ -89,7 +89,7 @@ def test_scores_of_params(values: dict[str, Any], workdir: Path) -> dict[str, fl
     from music_genre.core.fileio import read_parquet
     from music_genre.core.params import load_params
     from music_genre.data.features import TARGET
-    from music_genre.experiments.tune import apply
+    from music_genre.experiments.space import apply
     from music_genre.modeling.metrics import classification_metrics
     from music_genre.modeling.store import load_model
     from music_genre.pipeline.train import train

@@ -16,6 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from music_genre.core.params import set_dotted
 from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
 from music_genre.data.synthetic import generate
 from music_genre.pipeline.get_data import MIRROR_ENV, find_in_mirrors
@@ -128,11 +129,7 @@ def set_params(project_dir: Path, **updates: object) -> None:
     path = project_dir / "params.yaml"
     params = yaml.safe_load(path.read_text())
     for dotted, value in updates.items():
-        *parents, leaf = dotted.split("__")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
+        set_dotted(params, dotted, value, separator="__")
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 

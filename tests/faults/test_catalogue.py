@@ -18,6 +18,7 @@ import yaml
 
 from conftest import PROJECT_ROOT
 from music_genre.core.fileio import sha256_file
+from music_genre.core.params import set_dotted
 from music_genre.data.synthetic import generate
 from music_genre.pipeline.preprocess import preprocess
 
@@ -36,11 +37,7 @@ class Workspace:
 
     def set_param(self, dotted: str, value: object) -> None:
         params = yaml.safe_load(self.path("params.yaml").read_text())
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
+        set_dotted(params, dotted, value)
         self.path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     def stage(self, stage: str, *args: str) -> subprocess.CompletedProcess:

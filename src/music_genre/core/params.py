@@ -218,3 +218,12 @@ def _describe(value: Any) -> str:
     if value is None:
         return "null"
     return f"{type(value).__name__} {value!r}"
+
+
+def set_dotted(mapping: dict[str, Any], key: str, value: Any, separator: str = ".") -> None:
+    """Set `train.lightgbm.num_leaves`-style `key` in a nested mapping (params.yaml's shape)."""
+    *parents, leaf = key.split(separator)
+    node = mapping
+    for part in parents:
+        node = node[part]
+    node[leaf] = value

@@ -14,7 +14,8 @@ from conftest import small_model_params
 from music_genre.core.errors import ParamsError, PipelineError
 from music_genre.data.synthetic import generate
 from music_genre.experiments import tune as tune_module
-from music_genre.experiments.tune import apply, experiment_overrides, parse_space, tune
+from music_genre.experiments.space import apply, experiment_overrides, parse_space
+from music_genre.experiments.tune import tune
 from music_genre.pipeline.preprocess import preprocess
 
 SPACE = {
