@@ -44,7 +44,7 @@ def sh(args: list[str], cwd: Path) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
-    from music_genre.experiments.report import PER_GENRE_PLOT, PLOTS
+    from music_genre.experiments.report.sources import PER_GENRE_PLOT, PLOTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)

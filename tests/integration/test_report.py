@@ -13,7 +13,9 @@ from PIL import Image
 
 from conftest import clone_project, run, set_params
 from music_genre.cli import main
-from music_genre.experiments.report import PLOTS, Gate, write_report
+from music_genre.experiments.report.gates import Gate
+from music_genre.experiments.report.sources import PLOTS
+from music_genre.experiments.report.writer import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -129,7 +131,7 @@ def test_fail_on_fails_after_writing_and_passes_within_the_delta(history, tmp_pa
     old, new = _metrics(project, base, "evaluate"), _metrics(project, "HEAD", "evaluate")
     change = new["log_loss"] - old["log_loss"]
     monkeypatch.chdir(project)
-    monkeypatch.setattr("music_genre.experiments.report._render_png", _stub_render)
+    monkeypatch.setattr("music_genre.experiments.report.writer.render_png", _stub_render)
     # The gate's direction follows its sign: allow a little less than the change, then more.
     strict = f"log_loss:{change * 0.5:+.6f}"
     generous = f"log_loss:{change * 2:+.6f}"

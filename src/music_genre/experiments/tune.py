@@ -84,7 +84,7 @@ def tune(
     report_root: Path = REPORT_ROOT,
     out: Any = None,
 ) -> TuneOutcome:
-    """Run the study; write its report; run the best trial as a DVC experiment."""
+    """Run the study; write its summary; run the best trial as a DVC experiment."""
     out = out or sys.stdout
     params = with_overrides(load_params(params_path), n_trials, timeout_s, study_name)
     settings = tune_settings(params)
@@ -134,16 +134,16 @@ def _conclude(
     run_experiment: bool,
     out: Any,
 ) -> TuneOutcome:
-    from music_genre.experiments.study_report import write_study_report
+    from music_genre.experiments.study_summary import SUMMARY_FILE, write_study_summary
 
     study = result.study
     result.best = best = _best(study)
-    write_study_report(
+    write_study_summary(
         study, settings, dimensions, result.report_dir, interrupted=result.interrupted
     )
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     print(
-        f"{len(finished)} trial(s) finished; report in {result.report_dir}/report.md",
+        f"{len(finished)} trial(s) finished; summary in {result.report_dir}/{SUMMARY_FILE}",
         file=out,
         flush=True,
     )

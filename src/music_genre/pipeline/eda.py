@@ -29,7 +29,7 @@ TEMPLATE = "eda.html.j2"
 
 
 @dataclass(frozen=True)
-class ReportFigure:
+class PageFigure:
     name: str
     caption: str
     figure: Figure
@@ -255,8 +255,8 @@ def save_png(figure: Figure, path: Path) -> None:
         figure.savefig(tmp, format="png", metadata=PNG_METADATA)
 
 
-def report_html(
-    figures: list[ReportFigure],
+def page_html(
+    figures: list[PageFigure],
     summary: pd.DataFrame,
     separation: list[dict[str, Any]],
     conflicts: dict[str, Any],
@@ -309,11 +309,11 @@ def run_eda(
     }
     for name, table in tables.items():
         write_json(table, out / "data" / f"{name}.json")
-    figures = report_figures(frame, tables, sample_rows, seed)
+    figures = page_figures(frame, tables, sample_rows, seed)
     for item in figures:
         save_png(item.figure, out / "images" / f"{item.name}.png")
     summary = frame[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]].describe().T
-    page = report_html(
+    page = page_html(
         figures, summary, tables["genre_separation"], tables["label_conflicts"], out / "images"
     )
     with atomic_path(out / "report.html") as tmp:
@@ -326,42 +326,42 @@ def run_eda(
     }
 
 
-def report_figures(
+def page_figures(
     frame: pd.DataFrame, tables: dict[str, Any], sample_rows: int, seed: int
-) -> list[ReportFigure]:
+) -> list[PageFigure]:
     """The page's figures in order, each with its caption."""
     counts, conflicts = tables["genre_counts"], tables["label_conflicts"]
     return [
-        ReportFigure(
+        PageFigure(
             "genre_counts",
             "Songs per genre: the classes are imbalanced "
             f"({counts[0]['genre']} has {counts[0]['songs'] / counts[-1]['songs']:.1f}x "
             f"the songs of {counts[-1]['genre']}).",
             genre_counts_figure(counts),
         ),
-        ReportFigure(
+        PageFigure(
             "missing_values",
             "Missing values per column of the raw table: loudness is "
             "missing for about a fifth of the songs, title for the hip-hop genres and "
             "song_name for the electronic ones.",
             missing_values_figure(tables["missing_values"]),
         ),
-        ReportFigure(
+        PageFigure(
             "feature_distributions",
             "Per-genre distributions of the numeric features.",
             distributions_figure(frame),
         ),
-        ReportFigure(
+        PageFigure(
             "correlations", "Spearman correlations between the features.", correlation_figure(frame)
         ),
-        ReportFigure(
+        PageFigure(
             "projection",
             "PCA projection of the standardised numeric features, coloured "
             "by genre: the electronic genres form their own clusters, the hip-hop genres "
             "overlap.",
             projection_figure(frame, sample_rows, seed),
         ),
-        ReportFigure(
+        PageFigure(
             "shared_tracks",
             f"Label conflicts: {conflicts['conflicting_tracks']:,} tracks carry more than one "
             f"genre ({conflicts['conflicting_rows']:,} rows, "

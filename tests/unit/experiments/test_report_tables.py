@@ -7,17 +7,10 @@ import sys
 import pytest
 
 from music_genre.core.errors import PipelineError
-from music_genre.experiments.report import (
-    METRICS_FILES,
-    PLOTS,
-    Gate,
-    _check_summary,
-    _delta,
-    _metric_rows,
-    _render_plots,
-    _show,
-    check_gates,
-)
+from music_genre.experiments.report.figures import render_plots
+from music_genre.experiments.report.gates import Gate, check_gates
+from music_genre.experiments.report.markdown import _delta, _metric_rows, _show
+from music_genre.experiments.report.sources import METRICS_FILES, PLOTS, _check_summary
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -71,7 +64,7 @@ def test_a_plot_only_one_revision_has_is_marked_and_still_drawn(tmp_path):
         confusion: _vega(["main"]),
     }
     drawn = []
-    notes = _render_plots(plots, "main", tmp_path, lambda spec: drawn.append(spec) or PNG)
+    notes = render_plots(plots, "main", tmp_path, lambda spec: drawn.append(spec) or PNG)
     by_caption = {caption: (file, note) for caption, file, note in notes}
     assert by_caption[PLOTS[roc][1]] == (PLOTS[roc][0], "")
     assert by_caption[PLOTS[pr][1]][1] == "new: `main` has no data for it"
@@ -134,7 +127,7 @@ def test_a_malformed_gate_is_one_line(text):
 
 
 def _diffs(**changes):
-    from music_genre.experiments.report import Diffs
+    from music_genre.experiments.report.sources import Diffs
 
     fields = {
         "params": {},
@@ -149,7 +142,7 @@ def _diffs(**changes):
 
 
 def test_markdown_sections_for_checks_a_missing_card_and_unmoved_genres():
-    from music_genre.experiments.report import _markdown, _sections
+    from music_genre.experiments.report.markdown import render_markdown, report_sections
 
     diffs = _diffs(
         base_checks={"rows": 10, "passed": True},
@@ -169,20 +162,20 @@ def test_markdown_sections_for_checks_a_missing_card_and_unmoved_genres():
             ]
         },
     )
-    sections = _sections(diffs, "main")
+    sections = report_sections(diffs, "main")
     assert sections["data"] == [("rows", 10, 12)]
-    text = "\n".join(_markdown("main", diffs, sections, []))
+    text = "\n".join(render_markdown("main", diffs, sections, []))
     assert "## Data checks and split" in text and "| `rows` | 10 | 12 |" in text
     assert "No genre's F1 moved." in text
     assert "The model card of `main` is not in the DVC cache or remote." in text
     same = _diffs(base_card={"model": "lightgbm"})
-    text = "\n".join(_markdown("main", same, _sections(same, "main"), []))
+    text = "\n".join(render_markdown("main", same, report_sections(same, "main"), []))
     assert "Estimator, rounds and training rows are unchanged." in text
     assert "No param changed." in text and "Per-genre F1" not in text
 
 
 def test_a_revision_that_looks_like_an_option_and_a_failing_dvc_are_one_line(tmp_path):
-    from music_genre.experiments.report import dvc_json, resolve_base
+    from music_genre.experiments.report.sources import dvc_json, resolve_base
 
     with pytest.raises(PipelineError, match=r"^report: '--all' is not a git revision$"):
         resolve_base("--all", tmp_path)
@@ -194,7 +187,7 @@ def test_a_revision_that_looks_like_an_option_and_a_failing_dvc_are_one_line(tmp
 def test_the_base_card_is_none_without_a_lock_or_when_no_cache_has_it(tmp_path):
     import subprocess
 
-    from music_genre.experiments.report import _card_at
+    from music_genre.experiments.report.sources import _card_at
 
     def git(*args):
         subprocess.run(
@@ -229,7 +222,7 @@ def test_the_base_card_is_none_without_a_lock_or_when_no_cache_has_it(tmp_path):
 def test_a_plot_whose_base_data_is_not_in_the_local_cache_is_not_called_new(tmp_path):
     roc, pr, confusion, curves = PLOTS
     plots = {f"dvc.yaml::{roc}": _vega(["workspace"]), confusion: _vega(["workspace"])}
-    notes = _render_plots(plots, "main", tmp_path, lambda spec: PNG, {confusion, curves})
+    notes = render_plots(plots, "main", tmp_path, lambda spec: PNG, {confusion, curves})
     by_caption = {caption: note for caption, _, note in notes}
     missing = "`main`'s data is not in the local cache: `dvc pull` or run it"
     assert by_caption[PLOTS[confusion][1]] == missing

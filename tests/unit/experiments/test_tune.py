@@ -122,7 +122,7 @@ def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, t
     assert report["best"]["number"] == result.best["number"]
     for picture in ("history.png", "importance.png"):
         assert (result.report_dir / picture).read_bytes().startswith(b"\x89PNG")
-    markdown = (result.report_dir / "report.md").read_text()
+    markdown = (result.report_dir / "summary.md").read_text()
     assert f"**Best: trial #{result.best['number']}" in markdown
     assert markdown.count("| pruned |") == len(pruned)
 

@@ -1,7 +1,7 @@
-"""The report of a `music-genre tune` study: every trial, the best, and two plots.
+"""The summary of a `music-genre tune` study: every trial, the best, and two plots.
 
 plots/tune/<study>/ gets trials.json (every trial: number, state, parameters, score and all
-validation scores, boosting rounds, seconds), report.md, and two PNGs rendered offline with
+validation scores, boosting rounds, seconds), summary.md, and two PNGs rendered offline with
 vl-convert from Vega-Lite (like the other plots): the optimisation history (each completed
 trial's score and the best so far) and the parameter importances (Optuna's fANOVA evaluator,
 seeded with tune.seed).
@@ -19,6 +19,9 @@ from music_genre.core.params import TuneParams
 HISTORY_PNG: Final = "history.png"
 IMPORTANCE_PNG: Final = "importance.png"
 VEGA_LITE_SCHEMA: Final = "https://vega.github.io/schema/vega-lite/v5.json"
+
+# The study's page beside trials.json and the plots.
+SUMMARY_FILE = "summary.md"
 
 
 def trial_rows(study: Any) -> list[dict[str, Any]]:
@@ -107,7 +110,7 @@ def importance_spec(found: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def write_study_report(
+def write_study_summary(
     study: Any, settings: TuneParams, dimensions: list[Any], folder: Path, *, interrupted: bool
 ) -> None:
     import vl_convert
@@ -146,7 +149,7 @@ def write_study_report(
         png = vl_convert.vegalite_to_png(spec, scale=1.0)
         with atomic_path(folder / name) as tmp:
             tmp.write_bytes(png)
-    _write(folder / "report.md", _markdown(summary, [name for name, _ in pictures]))
+    _write(folder / SUMMARY_FILE, _markdown(summary, [name for name, _ in pictures]))
 
 
 def _write(path: Path, text: str) -> None:
