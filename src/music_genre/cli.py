@@ -160,7 +160,7 @@ def _report(args: argparse.Namespace) -> None:
     import logging
 
     from music_genre.core.errors import PipelineError
-    from music_genre.experiments.report import write_report
+    from music_genre.experiments.report.writer import write_report
 
     outcome = write_report(args.base, args.out, args.fail_on)
     logging.getLogger("music_genre.cli").info("report written to %s", outcome.path)
