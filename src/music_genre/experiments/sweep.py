@@ -161,8 +161,6 @@ def sweep(
     out: Any = None,
 ) -> SweepOutcome:
     """Run the grid on Dask; pull what finished; print progress and the comparison to `out`."""
-    from dask.distributed import as_completed
-
     out = out or sys.stdout
     root = Path(repo).resolve()
     grid = expand(set_params)
@@ -180,57 +178,10 @@ def sweep(
     )
     for name in skipped:
         print(f"  skip {name} (already pushed)", file=out)
-    finished: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    if todo:
-        with _client(scheduler, workers) as client:
-            futures = {
-                client.submit(
-                    run_experiment, spec, key=f"music-genre-{spec.name}", pure=False
-                ): spec
-                for spec in todo
-            }
-            for done, future in enumerate(as_completed(futures), start=1):
-                spec = futures[future]
-                try:
-                    result = future.result()
-                except Exception as error:  # e.g. KilledWorker: the task killed too many workers
-                    result = {
-                        "name": spec.name,
-                        "ok": False,
-                        "log": "",
-                        "seconds": {},
-                        "reason": f"{type(error).__name__}: {error}",
-                        "worker": "",
-                    }
-                (finished if result["ok"] else failed).append(
-                    {**result, "overrides": spec.overrides}
-                )
-                print(_progress_line(done, len(todo), result, spec), file=out, flush=True)
+    finished, failed = _run_all(todo, scheduler, workers, out) if todo else ([], [])
     names = [result["name"] for result in finished] + skipped
     if names:
-        pulled = _dvc(["exp", "pull", "--force", remote, *names], root)
-        if pulled.returncode != 0:
-            raise SweepError(
-                f"dvc exp pull {remote}: {(pulled.stderr.strip().splitlines() or ['failed'])[-1]}"
-            )
-        out.flush()
-        shown = _dvc(
-            [
-                "exp",
-                "show",
-                "--no-pager",
-                "--only-changed",
-                "--sort-by",
-                SORT_METRIC,
-                "--sort-order",
-                "desc",
-                "--rev",
-                commit,
-            ],
-            root,
-        )
-        print(shown.stdout, file=out, end="")
+        _pull_and_show(names, remote, commit, root, out)
     for result in failed:
         print(
             f"FAILED {result['name']} ({' '.join(result['overrides'])}): {result['reason']}"
@@ -238,6 +189,49 @@ def sweep(
             file=out,
         )
     return SweepOutcome(finished, failed, skipped)
+
+
+def _run_all(
+    todo: list[ExperimentSpec], scheduler: str | None, workers: int, out: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each experiment as a Dask task; (finished, failed) results as they complete."""
+    from dask.distributed import as_completed
+
+    finished: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    with _client(scheduler, workers) as client:
+        futures = {
+            client.submit(run_experiment, spec, key=f"music-genre-{spec.name}", pure=False): spec
+            for spec in todo
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            spec = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # e.g. KilledWorker: the task killed too many workers
+                result = {
+                    "name": spec.name,
+                    "ok": False,
+                    "log": "",
+                    "seconds": {},
+                    "reason": f"{type(error).__name__}: {error}",
+                    "worker": "",
+                }
+            (finished if result["ok"] else failed).append({**result, "overrides": spec.overrides})
+            print(_progress_line(done, len(todo), result, spec), file=out, flush=True)
+    return finished, failed
+
+
+def _pull_and_show(names: list[str], remote: str, commit: str, root: Path, out: Any) -> None:
+    """Pull the experiments into this repository and print them, best validation roc_auc first."""
+    pulled = _dvc(["exp", "pull", "--force", remote, *names], root)
+    if pulled.returncode != 0:
+        reason = commands.last_line(pulled.stderr, "failed")
+        raise SweepError(f"dvc exp pull {remote}: {reason}")
+    out.flush()
+    order = ["--sort-by", SORT_METRIC, "--sort-order", "desc", "--rev", commit]
+    shown = _dvc(["exp", "show", "--no-pager", "--only-changed", *order], root)
+    print(shown.stdout, file=out, end="")
 
 
 def _progress_line(done: int, total: int, result: dict[str, Any], spec: ExperimentSpec) -> str:

@@ -68,48 +68,8 @@ def run_experiment(spec: ExperimentSpec) -> dict[str, Any]:
     env = _environment(clone)
     try:
         with log.open("w", encoding="utf-8") as stream:
-            _step(
-                result,
-                "clone",
-                stream,
-                ["git", "clone", "--quiet", "--no-checkout", spec.git_remote, str(clone)],
-                cwd=root,
-                env=env,
-            )
-            _step(
-                result,
-                "clone",
-                stream,
-                ["git", "checkout", "--quiet", "--detach", spec.commit],
-                cwd=clone,
-                env=env,
-            )
-            local_config = os.environ.get(DVC_CONFIG_ENV)
-            if local_config:
-                shutil.copyfile(local_config, clone / ".dvc" / "config.local")
-                stream.write(f"using the worker's DVC config {local_config}\n")
-            _check_code_comes_from(clone, env, stream)
-            settings = [argument for override in spec.overrides for argument in ("-S", override)]
-            # --pull --allow-missing: DVC pulls only the outputs the changed stages read and
-            # skips the unchanged stages (their outputs stay on the remote).
-            _step(
-                result,
-                "run",
-                stream,
-                ["dvc", "exp", "run", "--pull", "--allow-missing", "-n", spec.name, *settings],
-                cwd=clone,
-                env=env,
-                pull_until="Running stage",
-            )
-            # --force: a re-run of the same name (a retried task, a resumed sweep) replaces it.
-            _step(
-                result,
-                "push",
-                stream,
-                ["dvc", "exp", "push", "--force", GIT_REMOTE_NAME, spec.name],
-                cwd=clone,
-                env=env,
-            )
+            _clone(spec, result, stream, clone, env)
+            _run_and_push(spec, result, stream, clone, env)
         result.ok = True
     except _StepError as error:
         result.reason = str(error)
@@ -118,6 +78,35 @@ def run_experiment(spec: ExperimentSpec) -> dict[str, Any]:
     if result.ok and not os.environ.get(KEEP_ENV):
         shutil.rmtree(clone, ignore_errors=True)
     return result.to_dict()
+
+
+def _clone(
+    spec: ExperimentSpec, result: ExperimentResult, stream: Any, clone: Path, env: Any
+) -> None:
+    """The sweep's commit, checked out from the git remote, with the worker's DVC config."""
+    remote = spec.git_remote
+    clone_command = ["git", "clone", "--quiet", "--no-checkout", remote, str(clone)]
+    _step(result, "clone", stream, clone_command, cwd=clone.parent, env=env)
+    checkout = ["git", "checkout", "--quiet", "--detach", spec.commit]
+    _step(result, "clone", stream, checkout, cwd=clone, env=env)
+    local_config = os.environ.get(DVC_CONFIG_ENV)
+    if local_config:
+        shutil.copyfile(local_config, clone / ".dvc" / "config.local")
+        stream.write(f"using the worker's DVC config {local_config}\n")
+    _check_code_comes_from(clone, env, stream)
+
+
+def _run_and_push(
+    spec: ExperimentSpec, result: ExperimentResult, stream: Any, clone: Path, env: Any
+) -> None:
+    settings = [argument for override in spec.overrides for argument in ("-S", override)]
+    # --pull --allow-missing: DVC pulls only the outputs the changed stages read and skips the
+    # unchanged stages (their outputs stay on the remote).
+    run = ["dvc", "exp", "run", "--pull", "--allow-missing", "-n", spec.name, *settings]
+    _step(result, "run", stream, run, cwd=clone, env=env, pull_until="Running stage")
+    # --force: a re-run of the same name (a retried task, a resumed sweep) replaces it.
+    push = ["dvc", "exp", "push", "--force", GIT_REMOTE_NAME, spec.name]
+    _step(result, "push", stream, push, cwd=clone, env=env)
 
 
 def _worker_address() -> str:

@@ -13,6 +13,7 @@ from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from music_genre.modeling.fitting import Validation
     from music_genre.modeling.recipe import Trained
 
 log = logging.getLogger(__name__)
@@ -30,17 +31,10 @@ def train(
     from music_genre.core.estimators import ESTIMATORS
     from music_genre.data.splits import split_by
     from music_genre.modeling.canonical import canonicalize_for_pickling
-    from music_genre.modeling.fitting import CURVE_METRIC, Validation
+    from music_genre.modeling.fitting import Validation
     from music_genre.modeling.recipe import train_model
     from music_genre.modeling.store import save_model
-    from music_genre.modeling.tracking import (
-        RoundedLightGBMCallback,
-        StageLive,
-        format_scores,
-        log_confusion,
-        log_curves,
-        log_scores,
-    )
+    from music_genre.modeling.tracking import RoundedLightGBMCallback, StageLive, format_scores
 
     table = read_parquet(train_path, columns=[*MODEL_INPUT_COLUMNS, *TRACK_COLUMNS, TARGET])
     # Grouped like the test split (segregate.group_by): no track on both sides.
@@ -66,6 +60,19 @@ def train(
         validation,
         callbacks=[RoundedLightGBMCallback(live=live)] if live_curves else (),
     )
+    _log_results(live, trained, validation)
+    log.info("validation: %s", format_scores(trained.scores))
+    canonicalize_for_pickling(trained.pipeline)
+    card = _card(params, train_path, trained, fit_part, validation_part)
+    save_model(trained.pipeline, card, model_path)
+    return trained.scores
+
+
+def _log_results(live: Any, trained: Trained, validation: Validation) -> None:
+    """What dvclive records after the fit: curves known only then, metrics, confusion matrix."""
+    from music_genre.modeling.fitting import CURVE_METRIC
+    from music_genre.modeling.tracking import log_confusion, log_curves, log_scores
+
     log_curves(live, trained.curves, CURVE_METRIC)
     # The curves' folder exists even for a model that exposes no per-round loss.
     (Path(live.plots_dir) / "metrics").mkdir(parents=True, exist_ok=True)
@@ -74,12 +81,6 @@ def train(
     if trained.rounds is not None:
         live.log_metric("boosting_rounds", trained.rounds, plot=False)
     live.end()
-    log.info("validation: %s", format_scores(trained.scores))
-
-    canonicalize_for_pickling(trained.pipeline)
-    card = _card(params, train_path, trained, fit_part, validation_part)
-    save_model(trained.pipeline, card, model_path)
-    return trained.scores
 
 
 def _card(
