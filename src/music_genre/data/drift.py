@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 DRIFT_BINS: Final = 10
 # An empty bin counts as this share, so the logarithm stays finite.
@@ -47,7 +50,7 @@ class Bins:
         return np.bincount(self.index(present), minlength=len(self.expected))
 
 
-def bins_from_quantiles(quantiles: Sequence[float], bins: int = DRIFT_BINS) -> Bins:
+def bins_from_quantiles(quantiles: ArrayLike, bins: int = DRIFT_BINS) -> Bins:
     """Equal-mass bins of the profile's pseudo-sample; bins it leaves empty are merged away."""
     sample = np.asarray(quantiles, dtype=float)
     if sample.size == 0:

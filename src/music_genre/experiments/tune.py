@@ -21,6 +21,7 @@ plots to plots/tune/<study>/.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -28,7 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from music_genre.core import commands, paths
 from music_genre.core.errors import ParamsError, PipelineError, described
@@ -65,7 +66,7 @@ class TuneOutcome:
     interrupted: bool = False
 
 
-def direction(metric: str) -> str:
+def direction(metric: str) -> Literal["minimize", "maximize"]:
     from music_genre.modeling.metrics import LOWER_IS_BETTER
 
     return "minimize" if metric in LOWER_IS_BETTER else "maximize"
@@ -239,7 +240,8 @@ class Tuner:
             try:
                 trial_params = apply(self.params, trial.params)
                 ended = outcome(
-                    lambda trial=trial, trial_params=trial_params: run_trial(
+                    functools.partial(
+                        run_trial,
                         self.data,
                         trial_params,
                         report=reporter(trial),

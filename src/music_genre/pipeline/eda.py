@@ -301,7 +301,7 @@ def run_eda(
     raw = read_parquet(raw_path)
     raw_missing = {column: float(raw[column].isna().mean()) for column in raw.columns}
     out = Path(output_dir)
-    tables = {
+    tables: dict[str, Any] = {
         "genre_counts": genre_counts(frame),
         "missing_values": missing_values(raw_missing),
         "genre_separation": genre_separation(frame),

@@ -53,7 +53,7 @@ def check_gates(gates: Sequence[Gate], metrics: dict[str, Any]) -> tuple[list[st
     for gate in gates:
         entry = metrics.get(METRICS_FILES[gate.file], {}).get(gate.metric) or {}
         old, new = entry.get("old"), entry.get("new")
-        if not (is_number(old) and is_number(new)):
+        if not (is_number(old) and is_number(new)) or old is None or new is None:
             lines.append(f"Gate `{gate.label}`: not in both revisions, not checked.")
             continue
         checked.append(f"`{gate.label}:{gate.delta:+g}`")
