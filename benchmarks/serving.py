@@ -1,20 +1,31 @@
 """Serving benchmark: batch `predict` vs bare predict_proba, REST latency/throughput, metrics
-and drift on vs off, and explanations (one song, and a batch against its prediction).
+and drift on vs off, explanations (one song, and a batch against its prediction), and what bounds
+a request: the cost per song behind the caps, /predict and /explain at their caps, and SIGTERM
+to exit with requests in flight.
 
 Run after `dvc repro` (it uses models/model.joblib and the test split):
 
     python benchmarks/serving.py [--requests 2000] [--concurrency 8] [--rounds 3]
 
+A full run takes about half an hour on 2 cores. `--only SECTION ...` measures only those
+sections and keeps the others' last results in the file; the request bounds alone (~8 min):
+
+    python benchmarks/serving.py --only cost_per_song predict_at_cap explain_at_cap sigterm
+
 Both sides of each comparison run in this one process, one after the other, because these
-machines are shared and noisy: read the ratios, not the absolute times. Results go to
-benchmarks/results/serving.json and are printed as a table.
+machines are shared and noisy: read the ratios, not the absolute times. The request bounds are
+measured with the server pinned to one core and this client on another (`cost_per_song`,
+`*_at_cap`: one request at a time, p50 and p99). Results go to benchmarks/results/serving.json
+and are printed as a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -30,6 +41,7 @@ import httpx
 import pandas as pd
 
 from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
+from music_genre.serving import api
 from music_genre.serving.api import default_workers
 from music_genre.serving.inputs import prepare_songs
 from music_genre.serving.predict import Predictor, predict_file
@@ -73,14 +85,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(model: Path, *options: str) -> Iterator[str]:
-    """`music-genre serve` (from the project root, so /drift has its reference) on a free port."""
+def running_server(model: Path, *options: str, cpu: int | None = None) -> Iterator[str]:
+    """`music-genre serve` (from the project root, so /drift has its reference) on a free port;
+    with `cpu`, pinned to that one core."""
+    with server_process(model, *options, cpu=cpu) as (base, _):
+        yield base
+
+
+@contextmanager
+def server_process(
+    model: Path, *options: str, cpu: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "music_genre.cli", "serve", "--model", str(model),
-         "--port", str(port), *options],
-        cwd=ROOT,
-    )  # fmt: skip
+    mine = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})  # inherited by the server and its workers
+    try:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "music_genre.cli", "serve", "--model", str(model),
+             "--port", str(port), *options],
+            cwd=ROOT,
+        )  # fmt: skip
+    finally:
+        os.sched_setaffinity(0, mine)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -89,9 +116,10 @@ def running_server(model: Path, *options: str) -> Iterator[str]:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield base, server
     finally:
-        server.terminate()
+        if server.poll() is None:
+            server.terminate()
         server.wait(timeout=30)
 
 
@@ -189,8 +217,9 @@ def explain_benchmark(model: Path, songs: pd.DataFrame, batch_rows: int, request
     """/explain one song at a time (p50), and one batch of `batch_rows` songs against /predict
     of the same batch on the same one-worker server (medians of 3, alternating)."""
     bodies = request_bodies(songs, batch_rows)
+    caps = ["--max-explain-songs", str(batch_rows), "--max-predict-songs", str(batch_rows)]
     with running_server(
-        model, "--workers", "1", "--max-body-bytes", str(256 * 1024 * 1024)
+        model, "--workers", "1", "--max-body-bytes", str(256 * 1024 * 1024), *caps
     ) as base:
         single = load(base, bodies, requests, 1, "/explain")
         with httpx.Client(base_url=base, timeout=600) as client:
@@ -228,6 +257,146 @@ def explain_compute(predictor: Predictor, songs: pd.DataFrame, rows: int) -> dic
     }
 
 
+@contextmanager
+def pinned_client() -> Iterator[int]:
+    """This process on the last core; yields another one for the server."""
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[-1]})
+    try:
+        yield cores[0]
+    finally:
+        os.sched_setaffinity(0, set(cores))
+
+
+def batch_latency(base: str, path: str, bodies: list[dict], rows: int, requests: int) -> dict:
+    """`requests` requests of `rows` songs each, one at a time (different songs each time)."""
+    payloads = [
+        json.dumps({"songs": [bodies[(i * rows + j) % len(bodies)] for j in range(rows)]})
+        for i in range(min(requests, 20))
+    ]
+    times = []
+    with httpx.Client(base_url=base, timeout=600) as client:
+        for index in range(requests):
+            start = time.perf_counter()
+            response = client.post(
+                path,
+                content=payloads[index % len(payloads)],
+                headers={"content-type": "application/json"},
+            )
+            times.append(time.perf_counter() - start)
+            response.raise_for_status()
+    times.sort()
+    p50 = statistics.median(times)
+    return {
+        "songs": rows,
+        "requests": requests,
+        "p50_ms": 1000 * p50,
+        "p99_ms": 1000 * times[max(0, int(len(times) * 0.99) - 1)],
+        "max_ms": 1000 * times[-1],
+        "per_song_ms": 1000 * p50 / rows,
+    }
+
+
+REQUEST_BOUNDS = ("cost_per_song", "predict_at_cap", "explain_at_cap", "sigterm")
+COST_SIZES = {"/predict": (1, 10, 100, 500, 1000, 2000), "/explain": (1, 10, 50, 100, 200)}
+
+
+def cost_per_song(model: Path, songs: pd.DataFrame) -> dict:
+    """What the caps are chosen from: one worker on one core, a batch of each size at a time
+    (~20 s of requests per size, at least 5), p50 and p99 per request."""
+    bodies = request_bodies(songs, len(songs))
+    largest = max(max(sizes) for sizes in COST_SIZES.values())
+    caps = ["--max-predict-songs", str(largest), "--max-explain-songs", str(largest)]
+    results: dict = {"server": "--workers 1, pinned to one core"}
+    with pinned_client() as core, running_server(model, "--workers", "1", *caps, cpu=core) as base:
+        for path, sizes in COST_SIZES.items():
+            guess_ms = 8.0 if path == "/explain" else 0.4  # per song, for the request count
+            results[path] = {
+                str(rows): batch_latency(
+                    base, path, bodies, rows, max(5, min(100, int(20_000 / (rows * guess_ms))))
+                )
+                for rows in sizes
+            }
+    return results
+
+
+def at_cap(model: Path, songs: pd.DataFrame, path: str, cap: int, requests: int) -> dict:
+    """`path` at its default cap: `serve --workers 1` with its defaults, pinned to one core."""
+    bodies = request_bodies(songs, len(songs))
+    with pinned_client() as core, running_server(model, "--workers", "1", cpu=core) as base:
+        measured = batch_latency(base, path, bodies, cap, requests)
+    return {"cap": cap, "cores": 1, **measured}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (a server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _in_flight(base: str, process: subprocess.Popen, path: str, body: str, cpu_s: float) -> dict:
+    """Post `body` from a thread; return once the server has spent `cpu_s` CPU seconds on it.
+    The returned dict gets the answer's status (or the error) when it comes."""
+    import threading
+
+    answer: dict = {}
+
+    def post() -> None:
+        try:
+            response = httpx.post(
+                f"{base}{path}", content=body, headers={"content-type": "application/json"},
+                timeout=600,
+            )  # fmt: skip
+            answer["status"] = response.status_code
+        except httpx.HTTPError as error:
+            answer["error"] = type(error).__name__
+
+    answer["thread"] = threading.Thread(target=post)
+    start = _cpu_seconds(process.pid)
+    answer["thread"].start()
+    while _cpu_seconds(process.pid) - start < cpu_s and answer["thread"].is_alive():
+        time.sleep(0.02)
+    return answer
+
+
+def sigterm_benchmark(model: Path, songs: pd.DataFrame) -> dict:
+    """SIGTERM with a request in flight, `serve` with its default grace period: (a) an /explain
+    far longer than the grace (the cap raised to 4,000 songs, ~30 s of work) is answered 503 and
+    the server exits just after the grace period; (b) an /explain at its cap is answered 200
+    and the server exits as soon as it is, well before the grace period ends."""
+    bodies = request_bodies(songs, len(songs))
+    long_rows = 4000
+    results: dict = {"grace_period_s": api.GRACE_SECONDS}
+    cases = {
+        "long_explain": (long_rows, 1.0),
+        "explain_at_cap": (api.MAX_EXPLAIN_SONGS, 0.05),
+    }
+    for workers in ("1", "2"):
+        for case, (rows, busy_s) in cases.items():
+            body = json.dumps({"songs": bodies[:rows]})
+            options = ["--workers", workers, "--max-explain-songs", str(long_rows)]
+            with server_process(model, *options) as (base, process):
+                answer = _in_flight(base, process, "/explain", body, busy_s)
+                start = time.perf_counter()
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=120)
+                exit_s = time.perf_counter() - start
+                answer.pop("thread").join()
+            results[f"workers_{workers}_{case}"] = {
+                "songs": rows,
+                "sigterm_to_exit_s": exit_s,
+                "answer": answer.get("status", answer.get("error")),
+            }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "model.joblib"))
@@ -236,6 +405,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3, help="monitoring on/off alternations")
     parser.add_argument("--batch-songs", type=int, default=10_000, help="explained batch")
+    parser.add_argument(
+        "--cap-requests", type=int, default=200, help="requests at each cap (p99 of these)"
+    )
     parser.add_argument(
         "--only", nargs="*", help="measure only these sections (others keep their last results)"
     )
@@ -256,6 +428,14 @@ def main() -> None:
             model, songs, args.batch_songs, min(args.requests, 300)
         ),
         "explain_compute": lambda: explain_compute(predictor, songs, args.batch_songs),
+        "cost_per_song": lambda: cost_per_song(model, songs),
+        "predict_at_cap": lambda: at_cap(
+            model, songs, "/predict", api.MAX_PREDICT_SONGS, args.cap_requests
+        ),
+        "explain_at_cap": lambda: at_cap(
+            model, songs, "/explain", api.MAX_EXPLAIN_SONGS, args.cap_requests
+        ),
+        "sigterm": lambda: sigterm_benchmark(model, songs),
     }
     output = Path(args.output)
     results = json.loads(output.read_text()) if args.only and output.is_file() else {}
@@ -266,7 +446,10 @@ def main() -> None:
     }
     for name, measure in sections.items():
         if not args.only or name in args.only:
+            load_before = os.getloadavg()[0]
             results[name] = measure()
+            if name in REQUEST_BOUNDS:  # other processes on the cores show in these
+                results[name]["load_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print("| measure | value |\n|---|---|")

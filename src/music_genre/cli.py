@@ -81,8 +81,10 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        max_batch_rows=args.max_batch_rows,
+        max_predict_songs=args.max_predict_songs,
+        max_explain_songs=args.max_explain_songs,
         max_body_bytes=args.max_body_bytes,
+        grace_period=args.grace_period,
         monitoring=args.monitoring,
         reference_profile=args.reference_profile,
         genre_reference=args.genre_reference,
@@ -193,8 +195,7 @@ def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="server processes, each loading the verified model once "
         "(default: one per available CPU)",
     )
-    serve.add_argument("--max-batch-rows", type=int, help="songs per request (default 10,000)")
-    serve.add_argument("--max-body-bytes", type=int, help="request body size (default 16 MiB)")
+    _add_serve_limits(serve)
     serve.add_argument(
         "--no-monitoring",
         dest="monitoring",
@@ -217,6 +218,42 @@ def _add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--drift-threshold", type=float, help="PSI above which a column drifts (default 0.1)"
+    )
+
+
+def _add_serve_limits(serve: argparse.ArgumentParser) -> None:
+    """What one request may cost: the limits are declared once, in serving.api, and shown here."""
+    from music_genre.serving import api
+
+    serve.add_argument(
+        "--max-predict-songs",
+        "--max-batch-rows",
+        dest="max_predict_songs",
+        type=int,
+        metavar="SONGS",
+        help="songs per /predict or /invocations request "
+        f"(default {api.MAX_PREDICT_SONGS:,}: well under a second on one core)",
+    )
+    serve.add_argument(
+        "--max-explain-songs",
+        type=int,
+        metavar="SONGS",
+        help=f"songs per /explain request (default {api.MAX_EXPLAIN_SONGS:,}: well under a "
+        "second on one core)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        metavar="BYTES",
+        help=f"request body size (default {api.MAX_BODY_BYTES // 2**20} MiB)",
+    )
+    serve.add_argument(
+        "--grace-period",
+        type=float,
+        default=api.GRACE_SECONDS,
+        metavar="SECONDS",
+        help="on SIGTERM or Ctrl-C, how long requests in flight may finish before they are "
+        "answered 503 and the server exits (default %(default)s)",
     )
 
 

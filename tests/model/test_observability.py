@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import PROJECT_ROOT, as_request_songs, missing_real_data
-from music_genre.serving.api import _drift_settings, create_app
+from music_genre.serving.api import MAX_EXPLAIN_SONGS, _drift_settings, create_app
 from music_genre.serving.predict import Predictor
 
 MODEL = PROJECT_ROOT / "models" / "model.joblib"
@@ -69,8 +69,15 @@ def test_explanations_reproduce_predict_on_real_songs(predictor, real_songs):
     """TreeSHAP is exact: contributions + base = raw score; softmax(raw) = /predict's proba."""
     client = _client(predictor)
     songs = real_songs[:200]
-    explained = client.post("/explain", json={"songs": songs}).json()["explanations"]
+    explained = [
+        explanation
+        for start in range(0, len(songs), MAX_EXPLAIN_SONGS)  # the server's cap per request
+        for explanation in client.post(
+            "/explain", json={"songs": songs[start : start + MAX_EXPLAIN_SONGS]}
+        ).json()["explanations"]
+    ]
     predicted = client.post("/predict", json={"songs": songs}).json()["predictions"]
+    assert len(explained) == len(predicted) == len(songs)
     classes = predictor.classes
     for explanation, prediction in zip(explained, predicted, strict=True):
         raw = np.array(

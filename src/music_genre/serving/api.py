@@ -4,16 +4,24 @@
 Requests are validated by the models of music_genre.serving.inputs (the data contract's ranges),
 and every 4xx has one body, ErrorBody. Only the model file this server was started with is ever
 unpickled (after its hash check); requests carry data, never models.
+
+No request ties up a worker (the limits below, each declared once): songs per request are
+capped, batches beyond a few songs run in a worker thread in chunks of ~0.1 s, and before each
+chunk a request whose client has gone is dropped (status 499 in the metrics, nothing sent). A
+stopping server drains for a grace period, then answers what is still running 503 and exits.
 """
 
+import asyncio
 import json
 import logging
+import math
 import os
 import shutil
 import socket
 
 # subprocess runs only the fixed `git describe` command below, with no user input.
 import subprocess  # nosec B404
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,17 +31,19 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from music_genre.serving.explain import Explainer
 from music_genre.serving.inputs import (
+    INVOCATIONS_ROUTE,
     MLFLOW_JSON_FORMATS,
     InputError,
     Record,
     Song,
     batch_field,
+    cap_message,
     dataframe_split_schema,
     describe,
     one_line,
@@ -43,11 +53,50 @@ from music_genre.serving.inputs import (
 from music_genre.serving.monitoring import MULTIPROC_ENV, DriftSettings, Monitor
 from music_genre.serving.predict import Predictor
 
-DEFAULT_MAX_BATCH_ROWS: Final = 10_000
-DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
+# What one request may cost the server, each limit declared once: the caps on songs, the body
+# size, the work done between two checks for a client that has gone, and how long a stopping
+# server drains. `serve`, its command-line options, the API's models and its OpenAPI document
+# (maxItems) read them.
+#
+# The caps come from measured cost (`python benchmarks/serving.py --only cost_per_song`, results
+# under `cost_per_song` in benchmarks/results/serving.json): the served LightGBM model (6,975 trees)
+# behind `serve --workers 1` pinned to one core, one request at a time over real HTTP from another
+# core, p50 (p99) per request:
+#
+#     /predict   100 songs  38 ms  (61 ms)    500 songs 177 ms (221 ms)
+#               1000 songs 372 ms (462 ms)   2000 songs 726 ms (796 ms)   ~0.37 ms a song
+#     /explain    10 songs  86 ms (116 ms)     50 songs 405 ms (484 ms)
+#                100 songs 825 ms (936 ms)    200 songs 1.66 s (1.71 s)   ~8 ms a song
+#
+# A request at either cap takes under half a second at p99 on one core (`predict_at_cap`,
+# `explain_at_cap`: 444 ms and 453 ms over 200 requests), well under one (at twice the caps:
+# 0.80 s and 0.94 s).
+
+# Songs per /predict or /invocations request (they share the cost: one prediction per song).
+MAX_PREDICT_SONGS: Final = 1_000
+# Songs per /explain request: TreeSHAP costs ~20x a prediction.
+MAX_EXPLAIN_SONGS: Final = 50
+# Bytes per request body. 1,000 rows copied from the songs table (every column, as JSON records)
+# are ~0.4 MB; the text of a title or song name costs ~70 ns a byte to tokenize (a 15 MB title:
+# 1.1 s), so a body at this limit holds at most ~0.15 s of text, however it is spread over songs.
+MAX_BODY_BYTES: Final = 2 * 1024 * 1024
+
+# The work of a request runs in a worker thread, in chunks of this many songs (~0.1 s each on one
+# core); before each chunk the server checks that the client is still there, and drops the
+# request if not. (A /predict or /invocations batch of up to INLINE_ROWS songs runs on the event
+# loop at once.)
+PREDICT_CHUNK_SONGS: Final = 250
+EXPLAIN_CHUNK_SONGS: Final = 10
+
+# After SIGTERM (or Ctrl-C): stop accepting connections, let requests in flight finish for at
+# most this long, then answer those still running 503 and exit.
+GRACE_SECONDS: Final = 5.0
+
 # Up to this many songs are predicted on the event loop (a few ms); larger batches go to a
 # thread, so /ping and small requests keep being answered meanwhile.
 INLINE_ROWS: Final = 64
+# What the metrics count for a request whose client went away before its answer (nginx's code).
+CLIENT_GONE: Final = 499
 JSON_TYPE: Final = "application/json"
 CSV_TYPE: Final = "text/csv"
 ERROR_CODES: Final = {
@@ -57,6 +106,7 @@ ERROR_CODES: Final = {
     413: "REQUEST_LIMIT_EXCEEDED",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "INVALID_PARAMETER_VALUE",
+    503: "TEMPORARILY_UNAVAILABLE",
 }
 
 log = logging.getLogger(__name__)
@@ -152,7 +202,10 @@ def _error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         405: "Method not allowed",
         413: "Request body larger than the server's limit",
         415: "Unsupported content type",
-        422: "The request does not satisfy the input contract",
+        422: "The request does not satisfy the input contract, or has more songs than the "
+        "server's cap",
+        503: "The server is stopping and the request did not finish within its grace period "
+        "(retry it)",
     }
     return {status: {"model": ErrorBody, "description": reasons[status]} for status in statuses}
 
@@ -203,6 +256,46 @@ class BodySizeLimit:
 
 class _BodyTooLargeError(Exception):
     pass
+
+
+class GraceExpired:
+    """ASGI middleware: a 503 for a request that a stopping server cancels.
+
+    uvicorn lets requests in flight run for --grace-period seconds after SIGTERM, then cancels
+    them and would answer 500; this answers 503 (the server is going away: retry) instead, and
+    ends the request there. A request in a worker thread is cancelled when its current chunk
+    of songs is done.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_started(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_started)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if started or task is None:
+                raise  # an answer under way cannot be replaced
+            log.warning("%s cancelled at the end of the grace period", scope.get("path"))
+            response = error_response(
+                503,
+                "the server is stopping and this request did not finish within its grace "
+                "period; retry it",
+            )
+            response.headers["connection"] = "close"
+            await response(scope, receive, send)
+            task.uncancel()  # answered: the request ends here, as it would have on its own
 
 
 class RequestMetrics:
@@ -263,18 +356,44 @@ async def _require_json(request: Request) -> None:
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:
         where = f" at position {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
-        reason = error.msg if isinstance(error, json.JSONDecodeError) else type(error).__name__
+        if isinstance(error, json.JSONDecodeError):
+            reason = error.msg
+        elif type(error) is ValueError:  # an integer longer than Python reads (sys.int_info)
+            reason = f"an integer of more than {sys.get_int_max_str_digits()} digits"
+        else:
+            reason = type(error).__name__
         message = f"request body is not valid JSON ({reason}{where})"
         detail = [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
         raise InputError(422, message, detail) from None
 
 
-async def _predict(predictor: Predictor, songs: list[dict[str, Any]]) -> Any:
+async def _in_chunks(request: Request, songs: list[Any], work: Any, chunk: int) -> list | None:
+    """`work` of each chunk of `songs` in a worker thread, in order; None as soon as the client
+    has gone (checked before every chunk)."""
+    results = []
+    for start in range(0, len(songs), chunk):
+        if await request.is_disconnected():
+            log.info("%s: client gone, %d of %d songs done", request.url.path, start, len(songs))
+            return None
+        results.append(await run_in_threadpool(work, songs[start : start + chunk]))
+    return results
+
+
+async def _predict(predictor: Predictor, songs: list[dict[str, Any]], request: Request) -> Any:
+    """The songs' probabilities, or None when the client went away meanwhile."""
     if len(songs) <= INLINE_ROWS:
         return predictor.predict_proba_songs(songs)
-    return await run_in_threadpool(predictor.predict_proba_songs, songs)
+    import numpy as np
+
+    parts = await _in_chunks(request, songs, predictor.predict_proba_songs, PREDICT_CHUNK_SONGS)
+    return None if parts is None else np.vstack(parts)
+
+
+def _gone() -> Response:
+    # Never sent (uvicorn drops what is written to a closed connection); counted in the metrics.
+    return Response(status_code=CLIENT_GONE)
 
 
 def _json(payload: Any) -> Response:
@@ -285,14 +404,14 @@ def _invocations_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]
     """The request body of /invocations (the four JSON forms and CSV, from the input models) and
     the schemas it refers to, for components.schemas."""
     records = batch_field(max_rows, Record)
-    forms = {
-        "dataframe_split": dict[str, Any],
-        "dataframe_records": records,
-        "instances": records,
-        "inputs": records,
+    forms: dict[str, Any] = {  # Any: field definitions, as create_model takes them
+        "dataframe_split": (dict[str, Any], ...),
+        "dataframe_records": (records, ...),
+        "instances": (records, ...),
+        "inputs": (records, ...),
     }
     models = [
-        create_model(f"MLflow_{name}", __config__={"extra": "forbid"}, **{name: (form, ...)})
+        create_model(f"MLflow_{name}", __config__=ConfigDict(extra="forbid"), **{name: form})
         for name, form in forms.items()
     ]
     schemas = [
@@ -352,15 +471,18 @@ def _monitor(
 
 def create_app(
     predictor: Predictor,
-    max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_predict_songs: int = MAX_PREDICT_SONGS,
+    max_body_bytes: int = MAX_BODY_BYTES,
     *,
+    max_explain_songs: int = MAX_EXPLAIN_SONGS,
     monitoring: bool = True,
     drift: DriftSettings | None = None,
     workers: int = 1,
 ) -> FastAPI:
-    """The app of one server process. `monitoring` adds /metrics (and, with `drift`, /drift);
-    `workers` is how many processes serve together (their drift windows add up)."""
+    """The app of one server process: at most `max_predict_songs` songs per /predict or
+    /invocations request and `max_explain_songs` per /explain request, `max_body_bytes` per
+    body. `monitoring` adds /metrics (and, with `drift`, /drift); `workers` is how many
+    processes serve together (their drift windows add up)."""
     from contextlib import asynccontextmanager
 
     version = predictor.card.get("versions", {}).get("music-genre", "unknown")
@@ -389,10 +511,16 @@ def create_app(
         if monitor is not None:
             monitor.predicted(route, songs, proba)
 
-    PredictRequest = create_model(  # noqa: N806 (a class)
+    # Any: a model made at run time (its cap is an argument), which mypy cannot see as a type.
+    PredictRequest: Any = create_model(  # noqa: N806 (a class)
         "PredictRequest",
-        __config__={"extra": "forbid"},
-        songs=(batch_field(max_batch_rows, Song), ...),
+        __config__=ConfigDict(extra="forbid"),
+        songs=(batch_field(max_predict_songs, Song), ...),
+    )
+    ExplainRequest: Any = create_model(  # noqa: N806 (a class)
+        "ExplainRequest",
+        __config__=ConfigDict(extra="forbid"),
+        songs=(batch_field(max_explain_songs, Song), ...),
     )
 
     _add_error_handlers(app)
@@ -422,12 +550,14 @@ def create_app(
         "/predict",
         dependencies=[Depends(_require_json)],
         response_model=PredictResponse,
-        responses=_error_responses(413, 415, 422),
-        summary="Genre and probabilities of each song",
+        responses=_error_responses(413, 415, 422, 503),
+        summary=f"Genre and probabilities of each song (at most {max_predict_songs})",
     )
-    async def predict(body: PredictRequest) -> Any:  # type: ignore[valid-type]
+    async def predict(body: PredictRequest, request: Request) -> Any:
         songs = [song.model_dump() for song in body.songs]
-        proba = await _predict(predictor, songs)
+        proba = await _predict(predictor, songs, request)
+        if proba is None:
+            return _gone()
         observe("/predict", songs, proba)
         return _json(
             {
@@ -441,14 +571,16 @@ def create_app(
             }
         )
 
-    invocations_spec, defs = _invocations_openapi(max_batch_rows)
+    invocations_spec, defs = _invocations_openapi(max_predict_songs)
 
     @app.post(
-        "/invocations",
+        INVOCATIONS_ROUTE,
         response_model=InvocationsResponse,
-        responses=_error_responses(413, 415, 422),
+        responses=_error_responses(413, 415, 422, 503),
         openapi_extra=invocations_spec,
-        summary="MLflow scoring: JSON (" + ", ".join(MLFLOW_JSON_FORMATS) + ") or CSV",
+        summary="MLflow scoring: JSON ("
+        + ", ".join(MLFLOW_JSON_FORMATS)
+        + f") or CSV (at most {max_predict_songs} songs)",
     )
     async def invocations(request: Request) -> Any:
         media_type = _media_type(request)
@@ -456,18 +588,20 @@ def create_app(
             raise _unsupported(request, (JSON_TYPE, CSV_TYPE))
         body = await request.body()
         if media_type == CSV_TYPE:
-            songs = records_from_csv(body, max_batch_rows)
+            songs = records_from_csv(body, max_predict_songs)
         else:
-            songs = records_from_json(_parse_json(body), max_batch_rows)
-        proba = await _predict(predictor, songs)
-        observe("/invocations", songs, proba)
+            songs = records_from_json(_parse_json(body), max_predict_songs)
+        proba = await _predict(predictor, songs, request)
+        if proba is None:
+            return _gone()
+        observe(INVOCATIONS_ROUTE, songs, proba)
         return _json({"predictions": [classes[int(row.argmax())] for row in proba]})
 
-    _add_explain_route(app, explainer, PredictRequest, observe)
+    _add_explain_route(app, explainer, ExplainRequest, max_explain_songs, observe)
     if monitor is not None:
         _add_operator_routes(app, monitor)
     _add_schema_definitions(app, defs)
-    limited = BodySizeLimit(app, max_body_bytes)
+    limited = GraceExpired(BodySizeLimit(app, max_body_bytes))
     if monitor is None:
         return limited  # type: ignore[return-value]
     routes = {route.path for route in app.routes if hasattr(route, "path")}
@@ -482,9 +616,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(error.status, error.message, error.detail)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> Any:
-        detail = [describe(item, ()) for item in error.errors()]
-        detail = [{**item, "loc": [p for p in item["loc"] if p != "body"]} for item in detail]
+    async def _invalid(request: Request, error: RequestValidationError) -> Any:
+        detail = [_request_error(item, request.url.path) for item in error.errors()]
         first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
         if first["type"] == "json_invalid":
             message = f"request body is not valid JSON ({first['msg']})"
@@ -506,31 +639,50 @@ def _add_error_handlers(app: FastAPI) -> None:
         return response
 
 
+def _request_error(item: dict[str, Any], route: str) -> dict[str, Any]:
+    """One error of a request body as {loc, msg, type}; a list over its cap names the cap."""
+    described = describe(item, ())
+    described["loc"] = [part for part in described["loc"] if part != "body"]
+    cap = (item.get("ctx") or {}).get("max_length")
+    if item["type"] == "too_long" and described["loc"] == ["songs"] and cap is not None:
+        described["msg"] = cap_message(cap, route, item["ctx"].get("actual_length"))
+    return described
+
+
 def _add_explain_route(
-    app: FastAPI, explainer: Explainer | InputError, request_model: Any, observe: Any
+    app: FastAPI,
+    explainer: Explainer | InputError,
+    request_model: Any,
+    max_songs: int,
+    observe: Any,
 ) -> None:
-    def _explained(songs: list[dict[str, Any]]) -> tuple[bytes, Any]:
+    def _explained(songs: list[dict[str, Any]]) -> tuple[str, Any]:
+        """The songs' explanations as JSON array items (no brackets), and their probabilities."""
         assert isinstance(explainer, Explainer)  # nosec B101
         explanations = explainer.explain_songs(songs)
-        body = json.dumps({"explanations": explanations.records()}, allow_nan=False)
-        return body.encode(), explanations.probabilities
+        items = json.dumps(explanations.records(), allow_nan=False)[1:-1]
+        return items, explanations.probabilities
 
     @app.post(
         "/explain",
         dependencies=[Depends(_require_json)],
         response_model=ExplainResponse,
-        responses=_error_responses(413, 415, 422),
-        summary="Each song's prediction and every input column's contribution to each genre",
+        responses=_error_responses(413, 415, 422, 503),
+        summary="Each song's prediction and every input column's contribution to each genre "
+        f"(at most {max_songs} songs)",
     )
-    async def explain(body: request_model) -> Any:  # type: ignore[valid-type]
+    async def explain(body: request_model, request: Request) -> Any:
+        import numpy as np
+
         if isinstance(explainer, InputError):
             raise explainer
         songs = [song.model_dump() for song in body.songs]
-        if len(songs) <= INLINE_ROWS:
-            content, proba = _explained(songs)
-        else:
-            content, proba = await run_in_threadpool(_explained, songs)
+        parts = await _in_chunks(request, songs, _explained, EXPLAIN_CHUNK_SONGS)
+        if parts is None:
+            return _gone()
+        proba = np.vstack([chunk_proba for _, chunk_proba in parts])
         observe("/explain", songs, proba)
+        content = '{"explanations": [' + ",".join(items for items, _ in parts) + "]}"
         return Response(content, media_type=JSON_TYPE)
 
 
@@ -586,8 +738,10 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: int | None = None,
-    max_batch_rows: int | None = None,
+    max_predict_songs: int | None = None,
+    max_explain_songs: int | None = None,
     max_body_bytes: int | None = None,
+    grace_period: float = GRACE_SECONDS,
     monitoring: bool = True,
     reference_profile: str | os.PathLike[str] | None = None,
     genre_reference: str | os.PathLike[str] | None = None,
@@ -596,8 +750,11 @@ def serve(
 ) -> None:
     """Run the API with uvicorn: `workers` processes, each loading the verified model once.
 
-    With monitoring (the default) and more than one worker, the workers share their metrics
-    through a directory made fresh here and removed when the server stops.
+    Limits left as None keep create_app's defaults (MAX_PREDICT_SONGS, ...). On SIGTERM or Ctrl-C
+    the server stops accepting connections, lets the requests in flight run for at most
+    `grace_period` seconds, answers those still running 503 and exits (each worker, with
+    --workers N). With monitoring (the default) and more than one worker, the workers share
+    their metrics through a directory made fresh here and removed when the server stops.
     """
     import uvicorn
 
@@ -607,6 +764,22 @@ def serve(
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ParamsError(f"--workers {workers}: expected 1 or more")
+    if not math.isfinite(grace_period) or grace_period < 0:
+        raise ParamsError(f"--grace-period {grace_period}: expected seconds, 0 or more")
+    # Limits left unset keep create_app's defaults (one place for them).
+    limits = {
+        name: value
+        for name, value in (
+            ("max_predict_songs", max_predict_songs),
+            ("max_explain_songs", max_explain_songs),
+            ("max_body_bytes", max_body_bytes),
+        )
+        if value is not None
+    }
+    for name, value in limits.items():
+        if value < 1:
+            option = "--" + name.replace("_", "-")
+            raise ParamsError(f"{option} {value}: expected 1 or more")
     # Load once here, so a bad model or reference file fails the command before any worker.
     predictor = Predictor.load(model, lean=False)
     settings: dict[str, Any] = {"monitoring": monitoring, "workers": workers}
@@ -633,12 +806,6 @@ def serve(
         }
         _drift_settings(drift, predictor.classes)
         settings["drift"] = drift
-    # Limits left unset keep create_app's defaults (one place for them).
-    limits = {
-        name: value
-        for name, value in (("max_batch_rows", max_batch_rows), ("max_body_bytes", max_body_bytes))
-        if value is not None
-    }
     os.environ[MODEL_ENV] = str(Path(model).resolve())
     os.environ[LIMITS_ENV] = json.dumps(limits)
     os.environ[MONITORING_ENV] = json.dumps(settings)
@@ -657,6 +824,8 @@ def serve(
             workers=workers,
             http=NoDelayHttpProtocol,
             log_level="warning",
+            # uvicorn's type says int; it waits with asyncio.wait_for, which takes any seconds.
+            timeout_graceful_shutdown=grace_period,  # type: ignore[arg-type]
         )
     finally:
         if metrics_dir is not None:

@@ -5,8 +5,10 @@ pandera data contract (music_genre.data.schema.VALUE_RANGES): a request is held 
 as the training data, and this module writes none of them down a second time. The same models
 produce the OpenAPI document, so what it promises is what the server checks.
 
-Input forms (the MLflow scoring protocol and this project's own /predict):
-- `{"songs": [song, ...]}` (POST /predict): unknown fields are errors;
+Input forms (the MLflow scoring protocol and this project's own /predict and /explain):
+- `{"songs": [song, ...]}` (POST /predict, /explain): the other columns of the songs table
+  (TABLE_ONLY_COLUMNS: mode, type, genre, text_feature) are accepted and ignored, so a row copied
+  from the table is a valid song; any other field is an error naming it;
 - `{"dataframe_split": {"columns": [...], "data": [[...], ...]}}`, `{"dataframe_records": [...]}`,
   `{"instances": [...]}`, `{"inputs": [...]}` and text/csv with a header row (POST /invocations):
   other columns of the songs table (type, mode, genre, ...) are ignored, as MLflow does.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from annotated_types import Interval
@@ -31,7 +34,13 @@ from pydantic import (
 )
 
 from music_genre.core.errors import DataFileError
-from music_genre.data.features import OPTIONAL_COLUMNS, RAW_DTYPES, REQUIRED_INPUT_COLUMNS
+from music_genre.data.features import (
+    OPTIONAL_COLUMNS,
+    RAW_COLUMNS,
+    RAW_DTYPES,
+    REQUIRED_INPUT_COLUMNS,
+    TEXT_FEATURE,
+)
 from music_genre.data.schema import VALUE_RANGES
 from music_genre.pipeline.preprocess import add_text_feature
 
@@ -39,8 +48,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SONG_COLUMNS: Final = (*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS)
+# What the songs table carries (raw, and prepared) but the model does not read: ignored in a song.
+TABLE_ONLY_COLUMNS: Final = tuple(
+    name for name in (*RAW_COLUMNS, TEXT_FEATURE) if name not in SONG_COLUMNS
+)
 INT64_RANGE: Final = (-(2**63), 2**63 - 1)
 MLFLOW_JSON_FORMATS: Final = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# Where the MLflow forms are served (named in the error of a request over the cap).
+INVOCATIONS_ROUTE: Final = "/invocations"
 _PYTHON_TYPES: Final = {"float64": float, "int64": int, "str": str}
 _RANGE_ERRORS: Final = frozenset(
     {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
@@ -89,6 +104,14 @@ def _song_fields() -> dict[str, Any]:
     return fields
 
 
+def _table_only_fields() -> dict[str, Any]:
+    """Any value, never read: left out of model_dump, so the validated song has SONG_COLUMNS."""
+    ignored = "A column of the songs table that the model does not read: accepted and ignored."
+    return {
+        name: (Any, Field(None, exclude=True, description=ignored)) for name in TABLE_ONLY_COLUMNS
+    }
+
+
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -114,8 +137,11 @@ class _RecordBase(_SongBase):
     model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
 
-Song = create_model("Song", __base__=_SongBase, **_song_fields())
-Song.__doc__ = "One song: its audio features (within the training data's ranges) and its text."
+Song = create_model("Song", __base__=_SongBase, **_song_fields(), **_table_only_fields())
+Song.__doc__ = (
+    "One song: its audio features (within the training data's ranges) and its text; the songs "
+    "table's other columns are ignored, any other field is an error."
+)
 Record = create_model("Record", __base__=_RecordBase, **_song_fields())
 Record.__doc__ = (
     "One song as a row of an MLflow-style frame: columns the model does not use are ignored."
@@ -181,7 +207,7 @@ def dataframe_split_schema(max_rows: int) -> dict[str, Any]:
     }
 
 
-def describe(item: dict[str, Any], prefix: tuple[str | int, ...]) -> dict[str, Any]:
+def describe(item: Mapping[str, Any], prefix: tuple[str | int, ...]) -> dict[str, Any]:
     """One pydantic error as {loc, msg, type}, the message naming the allowed range."""
     loc = [*prefix, *item.get("loc", ())]
     message = item["msg"]
@@ -284,9 +310,11 @@ def records_from_csv(body: bytes, max_rows: int) -> list[dict[str, Any]]:
             rows.append(dict(zip(header, values, strict=True)))
             if len(rows) > max_rows:
                 break
+        # Over the cap: the rows left are only counted (the body limit bounds them).
+        count = len(rows) + sum(1 for _ in reader)
     except csv.Error as error:
         raise _shape_error(["csv"], f"not valid CSV ({error})") from None
-    _check_rows(len(rows), max_rows, "csv")
+    _check_rows(count, max_rows, "csv")
     return validate_records([_typed_csv_row(row) for row in rows], "csv")
 
 
@@ -325,11 +353,16 @@ def _check_unique(columns: list[str], loc: list[Any]) -> None:
         raise _shape_error(loc, f"column '{duplicate}' appears twice")
 
 
+def cap_message(cap: int, route: str, got: int | None) -> str:
+    """What a request over a cap on songs is told (one line, naming the cap)."""
+    return f"at most {cap} songs per {route} request (the server's cap), got {got or 'more'}"
+
+
 def _check_rows(rows: int, limit: int, form: str) -> None:
     if rows == 0:
         raise _shape_error([form], "no songs to predict")
     if rows > limit:
-        raise _shape_error([form], f"more than {limit} songs in one request (the limit)")
+        raise _shape_error([form], cap_message(limit, INVOCATIONS_ROUTE, rows))
 
 
 def _shape_error(loc: list[Any], message: str) -> InputError:

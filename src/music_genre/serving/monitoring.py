@@ -171,7 +171,7 @@ class Monitor:
         # In multiprocess mode values live in files; registering them anywhere would count
         # them twice at a scrape.
         self.registry = None if self.multiprocess_dir else CollectorRegistry()
-        where = {"registry": self.registry}
+        where: dict[str, Any] = {"registry": self.registry}
         self.requests = Counter(
             f"{PREFIX}_requests", "HTTP requests answered, by route and status code",
             ["route", "status"], **where,
@@ -300,7 +300,7 @@ class Monitor:
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return generate_latest(_Collected(self.collect())), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+        return generate_latest(_Collected(self.collect())), CONTENT_TYPE_LATEST
 
     def drift_report(self) -> dict[str, Any]:
         """/drift: per feature and for the genre mix, the statistic, threshold and verdict."""

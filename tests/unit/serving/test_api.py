@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from conftest import as_request_songs
 from music_genre.data.features import OPTIONAL_COLUMNS
+from music_genre.data.synthetic import generate
 from music_genre.serving.api import create_app
 from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
@@ -18,7 +19,9 @@ def predictor(small_model) -> Predictor:
 
 @pytest.fixture(scope="module")
 def client(predictor) -> TestClient:
-    return TestClient(create_app(predictor, max_batch_rows=50, max_body_bytes=64_000))
+    return TestClient(
+        create_app(predictor, max_predict_songs=50, max_body_bytes=64_000, max_explain_songs=20)
+    )
 
 
 def test_predict_matches_the_model(client, predictor, songs):
@@ -83,11 +86,15 @@ def test_limits_and_the_server_keeps_serving(client, songs):
     too_many = {"songs": as_request_songs(songs.head(51))}
     response = client.post("/predict", json=too_many)
     assert response.status_code == 422
-    assert response.json()["error"].startswith("songs: List should have at most 50 items")
+    assert response.json()["error"] == (
+        "songs: at most 50 songs per /predict request (the server's cap), got 51"
+    )
     records = {"inputs": json.loads(songs.head(51).to_json(orient="records"))}
     response = client.post("/invocations", json=records)
     assert response.status_code == 422
-    assert response.json()["error"] == "inputs: more than 50 songs in one request (the limit)"
+    assert response.json()["error"] == (
+        "inputs: at most 50 songs per /invocations request (the server's cap), got 51"
+    )
     huge = b'{"songs": [' + b" " * 70_000 + b"]}"
     response = client.post("/predict", content=huge, headers={"content-type": "application/json"})
     assert response.status_code == 413 and "larger than 64000 bytes" in response.json()["error"]
@@ -180,12 +187,15 @@ def test_values_outside_the_data_contract_are_422_naming_row_field_and_range(
 
 def test_ranges_come_from_the_data_contract(client):
     from music_genre.data.schema import VALUE_RANGES
+    from music_genre.serving.inputs import TABLE_ONLY_COLUMNS
 
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for model in ("Song", "Record"):
         for name, spec in schemas[model]["properties"].items():
             bounds = next((s for s in spec.get("anyOf", [spec]) if "minimum" in s), None)
-            if name in VALUE_RANGES:
+            if name in TABLE_ONLY_COLUMNS:  # never read: any value, documented as ignored
+                assert set(spec) == {"title", "description"} and "ignored" in spec["description"]
+            elif name in VALUE_RANGES:
                 assert (bounds["minimum"], bounds["maximum"]) == VALUE_RANGES[name], name
 
 
@@ -280,7 +290,7 @@ def _metrics(client) -> dict:
 
 
 def test_metrics_count_every_request_route_status_song_and_genre(predictor, songs):
-    client = TestClient(create_app(predictor, max_batch_rows=50))
+    client = TestClient(create_app(predictor, max_predict_songs=50))
     request = as_request_songs(songs.head(30))
     genres = []
     for start in range(0, 30, 10):
@@ -376,3 +386,107 @@ def test_drift_endpoint_against_the_committed_reference(predictor, songs):
     assert set(report["features"]) == set(drift.reference.bins)
     metrics = _metrics(client)
     assert metrics[("music_genre_drift_songs", (("column", "tempo"),))] == 40
+
+
+def test_every_cap_is_a_422_naming_it_and_the_document_states_it(client, songs):
+    """/explain has its own cap; /predict's covers /invocations in every form. The OpenAPI
+    document's maxItems is the cap, so a fuzzer generates only what is allowed."""
+    explain = client.post("/explain", json={"songs": as_request_songs(songs.head(21))})
+    assert explain.status_code == 422
+    assert explain.json()["error"] == (
+        "songs: at most 20 songs per /explain request (the server's cap), got 21"
+    )
+    at_cap = client.post("/explain", json={"songs": as_request_songs(songs.head(20))})
+    assert at_cap.status_code == 200 and len(at_cap.json()["explanations"]) == 20
+    for form, (content_type, body) in _mlflow_bodies(songs.head(51)).items():
+        response = client.post("/invocations", content=body, headers={"content-type": content_type})
+        assert response.status_code == 422, form
+        assert response.json()["error"] == (
+            f"{form}: at most 50 songs per /invocations request (the server's cap), got 51"
+        )
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["songs"]["maxItems"] == 50
+    assert schemas["ExplainRequest"]["properties"]["songs"]["maxItems"] == 20
+    body = document["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    caps = {}
+    for form in body["application/json"]["schema"]["oneOf"]:
+        (name,) = form["required"]
+        rows = form["properties"][name]
+        caps[name] = (rows["properties"]["data"] if name == "dataframe_split" else rows)["maxItems"]
+    caps["csv"] = body["text/csv"]["schema"]["maxItems"]
+    assert caps == dict.fromkeys(_mlflow_bodies(songs.head(1)), 50)
+
+
+def test_the_default_caps_are_the_declared_ones(predictor):
+    from music_genre.serving import api
+
+    schemas = TestClient(create_app(predictor)).get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["songs"]["maxItems"] == api.MAX_PREDICT_SONGS
+    assert schemas["ExplainRequest"]["properties"]["songs"]["maxItems"] == api.MAX_EXPLAIN_SONGS
+
+
+def test_predict_takes_a_row_copied_from_the_table_and_names_a_typo(client, predictor):
+    """The songs table's columns that the model does not read (mode, type, genre, text_feature)
+    are accepted and ignored; any other field is still a 422 naming it."""
+    from music_genre.pipeline.preprocess import preprocess
+    from music_genre.serving.inputs import TABLE_ONLY_COLUMNS
+
+    table = preprocess(generate(30, seed=3))
+    assert set(TABLE_ONLY_COLUMNS) == {"mode", "type", "genre", "text_feature"}
+    assert set(TABLE_ONLY_COLUMNS) <= set(table.columns)
+    rows = json.loads(table.to_json(orient="records"))  # every column, as copied
+    bare = as_request_songs(table)
+    for path in ("/predict", "/explain"):
+        copied = client.post(path, json={"songs": rows[:10]})
+        assert copied.status_code == 200, copied.text
+        assert copied.json() == client.post(path, json={"songs": bare[:10]}).json()
+    expected = predictor.predict_proba(table.drop(columns=list(TABLE_ONLY_COLUMNS)))
+    predicted = client.post("/predict", json={"songs": rows[:10]}).json()["predictions"]
+    assert [p["genre"] for p in predicted] == [
+        predictor.classes[i] for i in expected[:10].argmax(1)
+    ]
+    for typo in ("modes", "Type", "text_features"):
+        response = client.post("/predict", json={"songs": [bare[0], {**rows[1], typo: 1}]})
+        assert response.status_code == 422
+        assert response.json()["error"] == f"songs.1.{typo}: Extra inputs are not permitted"
+
+
+def test_an_integer_too_long_to_read_is_a_422_not_a_500(client, songs):
+    import sys
+
+    digits = sys.get_int_max_str_digits() + 1
+    record = json.dumps(json.loads(songs.head(1).to_json(orient="records"))[0])
+    body = '{"inputs": [' + record.replace('"key":', '"key":' + "9" * digits + ',"x":', 1) + "]}"
+    response = client.post(
+        "/invocations", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        f"request body is not valid JSON (an integer of more than {digits - 1} digits)"
+    )
+
+
+def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_model):
+    from music_genre.cli import build_parser
+    from music_genre.core.errors import ParamsError
+    from music_genre.serving import api
+    from music_genre.serving.api import serve
+
+    defaults = build_parser().parse_args(["serve"])
+    assert defaults.grace_period == api.GRACE_SECONDS
+    # Unset caps are left to create_app, whose defaults are the declared ones.
+    assert defaults.max_predict_songs is None and defaults.max_explain_songs is None
+    chosen = build_parser().parse_args(
+        ["serve", "--max-batch-rows", "7", "--max-explain-songs", "3", "--grace-period", "0.5"]
+    )
+    assert (chosen.max_predict_songs, chosen.max_explain_songs, chosen.grace_period) == (7, 3, 0.5)
+    for option, value, message in (
+        ("grace_period", -1.0, "--grace-period -1.0: expected seconds, 0 or more"),
+        ("grace_period", float("nan"), "--grace-period nan: expected seconds, 0 or more"),
+        ("max_explain_songs", 0, "--max-explain-songs 0: expected 1 or more"),
+        ("max_predict_songs", -5, "--max-predict-songs -5: expected 1 or more"),
+    ):
+        with pytest.raises(ParamsError) as caught:
+            serve(small_model, workers=1, **{option: value})
+        assert str(caught.value) == message

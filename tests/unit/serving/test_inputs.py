@@ -84,8 +84,13 @@ def test_a_value_outside_the_contract_names_row_field_and_range(songs):
 
 def test_too_many_rows_and_bad_csv_are_refused(songs):
     records = as_request_songs(songs.head(3))
-    with pytest.raises(InputError, match=r"^inputs: more than 2 songs in one request"):
+    cap = r"at most 2 songs per /invocations request \(the server's cap\), got 3$"
+    with pytest.raises(InputError, match=f"^inputs: {cap}"):
         records_from_json({"inputs": records}, max_rows=2)
+    # A CSV body over the cap: its rows are counted to the end, not read.
+    csv_body = songs.head(3).to_csv(index=False).encode()
+    with pytest.raises(InputError, match=f"^csv: {cap}"):
+        records_from_csv(csv_body, max_rows=2)
     with pytest.raises(InputError, match="not UTF-8"):
         records_from_csv(b"\xff\xfe\x00", max_rows=2)
     with pytest.raises(InputError, match="no header row"):
