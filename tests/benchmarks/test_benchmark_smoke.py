@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import PROJECT_ROOT, tool_env
+from support.project import PROJECT_ROOT, tool_env
 
 pytestmark = pytest.mark.system
 

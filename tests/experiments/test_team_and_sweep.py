@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import clone_project, dask_cluster, run, set_params, tool_env
 from music_genre.core.fileio import sha256_file
 from music_genre.experiments.sweep import experiment_name
+from support.cluster import dask_cluster
+from support.project import clone_project, run, set_params, tool_env
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.dask
 
 GRID = ["train.lightgbm.num_leaves=5,9,13"]
 

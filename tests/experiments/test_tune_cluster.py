@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import clone_project, dask_cluster, run, small_model_params, tool_env
 from music_genre.data.synthetic import generate
 from music_genre.pipeline.preprocess import preprocess
+from support.cluster import dask_cluster
+from support.models import small_model_params
+from support.project import clone_project, run, tool_env
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.dask
 
 SPACE = {
     "train.lightgbm.learning_rate": {"low": 0.02, "high": 0.3, "log": True},

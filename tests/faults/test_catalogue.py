@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT
 from music_genre.core.fileio import sha256_file
 from music_genre.core.params import set_dotted
 from music_genre.data.synthetic import generate
 from music_genre.pipeline.preprocess import preprocess
+from support.project import PROJECT_ROOT
 
 
 class Workspace:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clone_project, copy_project, run, set_params, tool_env
 from music_genre.core.fileio import sha256_file
 from music_genre.data.synthetic import generate
+from support.project import clone_project, copy_project, run, set_params, tool_env
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.recovery
 
 TRACKED = (
     "data/raw/songs.parquet",

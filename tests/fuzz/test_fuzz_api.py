@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serving, tool_env
+from support.project import tool_env
+from support.servers import serving
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.fuzz
 
 MIN_REQUESTS = 1000
 EXAMPLES_PER_OPERATION = 200

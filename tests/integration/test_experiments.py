@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from conftest import clone_project, run, set_params
+from support.project import clone_project, run, set_params
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.queue
 
 
 def test_queued_sweep_runs_every_combination(synthetic_project, tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import clone_project, run
+from support.project import clone_project, run
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.browser
 
 REQUIRE_CHROMIUM_ENV = "MUSIC_GENRE_REQUIRE_CHROMIUM"
 

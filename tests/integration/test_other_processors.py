@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import clone_project, real_data_path, run, set_params, tool_env
+from support.data import real_data_path
+from support.project import clone_project, run, set_params, tool_env
 
 STAGES = ("segregate", "train", "evaluate", "eda")
 # Files that record train.n_threads (the params of the run): compared without that one key.
@@ -220,12 +221,13 @@ def test_other_processors_and_thread_counts_give_the_same_bytes(synthetic_projec
     assert_trial_scores_what_train_scored(each, project)
 
 
-@pytest.mark.system
+@pytest.mark.realdata
 def test_every_dispatch_level_reproduces_the_committed_lock_on_the_real_data(tmp_path):
     """The real data: each dispatch level on one core, the committed params (n_threads 1),
     must give the committed dvc.lock; then two cores with n_threads 0 and another OpenBLAS core
     type at the baseline and at the native level give the same bytes again."""
-    from conftest import copy_project, missing_real_data
+    from support.data import missing_real_data
+    from support.project import copy_project
 
     if real_data_path() is None:
         missing_real_data("the real data is needed to check the committed dvc.lock")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPRO_LOG, clone_project, run, set_params
 from music_genre.pipeline.get_data import MIRROR_ENV
+from support.project import REPRO_LOG, clone_project, run, set_params
 
 STAGES = ("get_data", "preprocess", "check_data", "segregate", "train", "evaluate", "eda")
 
@@ -33,7 +33,7 @@ def read_metrics(project: Path) -> dict:
     }
 
 
-@pytest.mark.system
+@pytest.mark.realdata
 def test_repro_on_the_real_data(project, real_data):
     mirror = {MIRROR_ENV: str(real_data.parent)}
     first = run(["dvc", "repro"], project, **mirror)

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import clone_project, run, set_params
 from music_genre.cli import main
 from music_genre.experiments.report.gates import Gate
 from music_genre.experiments.report.sources import PLOTS
 from music_genre.experiments.report.writer import write_report
+from support.project import clone_project, run, set_params
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import as_request_songs, serving, serving_process
 from music_genre.serving.monitoring import PUBLISH_SECONDS
 from music_genre.serving.predict import Predictor
+from support.servers import as_request_songs, serving, serving_process
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.server
 
 REQUESTS = 2000
 CONCURRENCY = 16
@@ -267,7 +267,8 @@ def test_sigterm_exits_within_the_grace_period_with_work_in_flight(workers):
     import signal
     import subprocess
 
-    from conftest import PROJECT_ROOT, missing_real_data
+    from support.data import missing_real_data
+    from support.project import PROJECT_ROOT
 
     model = PROJECT_ROOT / "models" / "model.joblib"
     if not model.is_file():

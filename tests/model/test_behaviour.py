@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import PROJECT_ROOT, missing_real_data
 from music_genre.data.features import TARGET
 from music_genre.modeling.metrics import predicted_labels
 from music_genre.serving.predict import Predictor
+from support.data import missing_real_data
+from support.project import PROJECT_ROOT
 
 MODEL = PROJECT_ROOT / "models" / "model.joblib"
 TRAIN_SPLIT = PROJECT_ROOT / "data" / "split" / "train.parquet"

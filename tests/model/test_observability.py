@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import PROJECT_ROOT, as_request_songs, missing_real_data
 from music_genre.serving.api import MAX_EXPLAIN_SONGS, _drift_settings, create_app
 from music_genre.serving.predict import Predictor
+from support.data import missing_real_data
+from support.project import PROJECT_ROOT
+from support.servers import as_request_songs
 
 MODEL = PROJECT_ROOT / "models" / "model.joblib"
 TEST_SPLIT = PROJECT_ROOT / "data" / "split" / "test.parquet"

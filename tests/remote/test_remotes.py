@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clone_project, free_port, run
 from music_genre.core.fileio import sha256_file
 from music_genre.serving.predict import Predictor
+from support.project import clone_project, run
+from support.servers import free_port
 
-pytestmark = pytest.mark.system
+pytestmark = pytest.mark.sshd
 
 SSHD = Path("/usr/sbin/sshd")
 REQUIRE_SSHD_ENV = "MUSIC_GENRE_REQUIRE_SSHD"

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
 from music_genre.experiments.task import (
     WORKDIR_ENV,
     ExperimentSpec,
     _reason,
     run_experiment,
 )
+from support.project import run
 
 
 @pytest.fixture(autouse=True)

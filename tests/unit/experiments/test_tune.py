@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import small_model_params
 from music_genre.core.errors import ParamsError, PipelineError
 from music_genre.data.synthetic import generate
 from music_genre.experiments import tune as tune_module
 from music_genre.experiments.space import apply, experiment_overrides, parse_space
 from music_genre.experiments.tune import tune
 from music_genre.pipeline.preprocess import preprocess
+from support.models import small_model_params
 
 SPACE = {
     "train.lightgbm.learning_rate": {"low": 0.03, "high": 0.4, "log": True},

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT_ROOT, SMALL_MODEL_ARGUMENTS
 from music_genre.core.fileio import sha256_file
 from music_genre.core.params import load_params
 from music_genre.data.features import MODEL_INPUT_COLUMNS
 from music_genre.modeling.store import load_model
+from support.models import SMALL_MODEL_ARGUMENTS
+from support.project import PROJECT_ROOT
 
 
 def _curve(plots_dir, name):
@@ -60,7 +61,7 @@ def test_metrics_params_and_one_curve_point_per_boosting_round(small_model):
 
 TRAIN_IN_A_FRESH_PROCESS = """
 import sys
-from conftest import small_model_params
+from support.models import small_model_params
 from music_genre.pipeline.train import train
 params = small_model_params()
 threads = params.train.model_copy(update={"n_threads": int(sys.argv[2])})

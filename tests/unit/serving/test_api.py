@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import as_request_songs
 from music_genre.data.features import OPTIONAL_COLUMNS
 from music_genre.data.synthetic import generate
 from music_genre.serving.api import create_app
 from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
+from support.servers import as_request_songs
 
 
 @pytest.fixture(scope="module")
@@ -364,8 +364,8 @@ def test_no_monitoring_means_no_metrics(predictor):
 
 
 def test_drift_endpoint_against_the_committed_reference(predictor, songs):
-    from conftest import PROJECT_ROOT
     from music_genre.serving.api import _drift_settings
+    from support.project import PROJECT_ROOT
 
     drift = _drift_settings(
         {

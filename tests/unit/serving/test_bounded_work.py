@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import as_request_songs
 from music_genre.serving.api import (
     CLIENT_GONE,
     EXPLAIN_CHUNK_SONGS,
@@ -22,6 +21,7 @@ from music_genre.serving.api import (
 )
 from music_genre.serving.explain import Explainer
 from music_genre.serving.predict import Predictor
+from support.servers import as_request_songs
 
 CHUNKS = 3
 

@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import as_request_songs, small_model_params
 from music_genre.cli import main
 from music_genre.data.features import MODEL_INPUT_COLUMNS, TEXT_FEATURE
 from music_genre.data.synthetic import generate
@@ -10,6 +9,8 @@ from music_genre.pipeline.preprocess import preprocess
 from music_genre.serving.explain import Explainer
 from music_genre.serving.inputs import InputError
 from music_genre.serving.predict import Predictor
+from support.models import small_model_params
+from support.servers import as_request_songs
 
 
 @pytest.fixture(scope="module")

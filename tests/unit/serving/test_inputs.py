@@ -5,7 +5,6 @@ import math
 import pandas as pd
 import pytest
 
-from conftest import as_request_songs
 from music_genre.core.errors import DataFileError
 from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS, TEXT_FEATURE
 from music_genre.data.schema import VALUE_RANGES
@@ -18,6 +17,7 @@ from music_genre.serving.inputs import (
     records_from_csv,
     records_from_json,
 )
+from support.servers import as_request_songs
 
 
 def test_the_song_columns_and_ranges_come_from_the_features_and_the_contract():

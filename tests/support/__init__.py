@@ -1,0 +1,1 @@
+"""Test helpers with public seams: import them from here (tests/conftest.py holds only fixtures)."""
