@@ -74,7 +74,10 @@ def write_json(payload: Any, path: str | os.PathLike[str]) -> None:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
+def read_json(path: str | os.PathLike[str], *, missing_ok: bool = False) -> Any:
+    """The JSON file's content; a missing file is an error, or None with `missing_ok`."""
+    if missing_ok and not Path(path).is_file():
+        return None
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:

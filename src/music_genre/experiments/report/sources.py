@@ -13,6 +13,7 @@ from typing import Any
 
 from music_genre.core import commands, paths
 from music_genre.core.errors import PipelineError
+from music_genre.core.fileio import read_json
 
 METRICS_FILES = {
     "evaluate": paths.EVALUATE_METRICS,
@@ -113,10 +114,6 @@ def _card_at(base: str, repo: Path) -> dict[str, Any] | None:
         return None
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -174,7 +171,7 @@ def collect(base: str, root: Path, out: Path) -> Diffs:
             metrics=metrics.result(),
             plots=plots.result().get("data", {}),
             base_card=base_card.result(),
-            card=_read_json(root / MODEL_CARD),
+            card=read_json(root / MODEL_CARD, missing_ok=True),
             base_checks=_check_summary(_json_at(base, CHECK_REPORT, root)),
-            checks=_check_summary(_read_json(root / CHECK_REPORT)),
+            checks=_check_summary(read_json(root / CHECK_REPORT, missing_ok=True)),
         )
