@@ -246,7 +246,8 @@ def test_every_dispatch_level_reproduces_the_committed_lock_on_the_real_data(tmp
         assert not lock, f"{each.name}: not the committed dvc.lock:\n{lock}"
         reference = reference or fingerprint(project)
         assert_same_outputs(reference, each, project)
-        assert_trial_scores_what_train_scored(each, project)
+        if level in (0, len(levels) - 1):  # the trial's recipe is train's: two levels suffice
+            assert_trial_scores_what_train_scored(each, project)
     set_params(project, train__n_threads=0)
     for each in (machine(0, 2, other_core_type()), machine(len(levels) - 1, 2, other_core_type())):
         run_stages(each, project)
