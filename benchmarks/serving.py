@@ -41,9 +41,9 @@ import httpx
 import pandas as pd
 
 from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
-from music_genre.serving import api
-from music_genre.serving.api import default_workers
+from music_genre.serving import limits
 from music_genre.serving.inputs import prepare_songs
+from music_genre.serving.limits import default_workers
 from music_genre.serving.predict import Predictor, predict_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -373,10 +373,10 @@ def sigterm_benchmark(model: Path, songs: pd.DataFrame) -> dict:
     and the server exits as soon as it is, well before the grace period ends."""
     bodies = request_bodies(songs, len(songs))
     long_rows = 4000
-    results: dict = {"grace_period_s": api.GRACE_SECONDS}
+    results: dict = {"grace_period_s": limits.GRACE_SECONDS}
     cases = {
         "long_explain": (long_rows, 1.0),
-        "explain_at_cap": (api.MAX_EXPLAIN_SONGS, 0.05),
+        "explain_at_cap": (limits.MAX_EXPLAIN_SONGS, 0.05),
     }
     for workers in ("1", "2"):
         for case, (rows, busy_s) in cases.items():
@@ -430,10 +430,10 @@ def main() -> None:
         "explain_compute": lambda: explain_compute(predictor, songs, args.batch_songs),
         "cost_per_song": lambda: cost_per_song(model, songs),
         "predict_at_cap": lambda: at_cap(
-            model, songs, "/predict", api.MAX_PREDICT_SONGS, args.cap_requests
+            model, songs, "/predict", limits.MAX_PREDICT_SONGS, args.cap_requests
         ),
         "explain_at_cap": lambda: at_cap(
-            model, songs, "/explain", api.MAX_EXPLAIN_SONGS, args.cap_requests
+            model, songs, "/explain", limits.MAX_EXPLAIN_SONGS, args.cap_requests
         ),
         "sigterm": lambda: sigterm_benchmark(model, songs),
     }

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from music_genre.serving.api import MAX_EXPLAIN_SONGS, _drift_settings, create_app
+from music_genre.serving.app import create_app
+from music_genre.serving.limits import MAX_EXPLAIN_SONGS
 from music_genre.serving.predict import Predictor
+from music_genre.serving.reference import DriftSettings
 from support.data import missing_real_data
 from support.project import PROJECT_ROOT
 from support.servers import as_request_songs
@@ -33,14 +35,12 @@ def real_songs() -> list[dict]:
 
 
 def _client(predictor: Predictor) -> TestClient:
-    drift = _drift_settings(
-        {
-            "profile": PROJECT_ROOT / "data" / "reference_profile.json",
-            "genre_mix": PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
-            "window": WINDOW,
-            "threshold": 0.1,
-        },
+    drift = DriftSettings.load(
+        PROJECT_ROOT / "data" / "reference_profile.json",
+        PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
         predictor.classes,
+        window=WINDOW,
+        threshold=0.1,
     )
     return TestClient(create_app(predictor, drift=drift))
 

@@ -1,5 +1,8 @@
 """Errors the pipeline reports to its user as one readable line (no traceback)."""
 
+from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any
+
 
 class PipelineError(Exception):
     """A failure caused by input, configuration or environment, not by a bug in this package."""
@@ -45,3 +48,22 @@ def first_line(error: BaseException | str, default: str | None = None) -> str:
 def described(error: BaseException) -> str:
     """`Type: first line`, for a failure whose type tells what went wrong (a trial, a task)."""
     return f"{type(error).__name__}: {first_line(error, '')}".strip().rstrip(":")
+
+
+def error_key(loc: Iterable[str | int], omit: Container[str | int] = ()) -> str:
+    """Where a pydantic error is, as one dotted key: `train.lightgbm.num_leaves`, `songs.1.tempo`.
+
+    Parts of `loc` in `omit` (FastAPI's `body`, say) are left out.
+    """
+    return ".".join(str(part) for part in loc if part not in omit)
+
+
+def validation_line(
+    problems: Sequence[Mapping[str, Any]], omit: Container[str | int] = (), nowhere: str = ""
+) -> str:
+    """pydantic's errors (or {loc, msg} dicts like them) as one line: the first as `key: what`,
+    then how many more there are; `nowhere` names a problem of the whole input (an empty key)."""
+    first = problems[0]
+    where = error_key(first["loc"], omit) or nowhere
+    more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return f"{where}: {first['msg']}{more}"

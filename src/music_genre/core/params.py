@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
-from music_genre.core.errors import ParamsError, first_line
+from music_genre.core.errors import ParamsError, error_key, first_line
 from music_genre.core.estimators import ESTIMATORS
 
 SYNTHETIC_SOURCE = "synthetic"
@@ -143,7 +143,7 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
 def _describe_error(error: ErrorDetails) -> str:
     """One pydantic error as the dotted key, what was expected and what was found."""
     loc = [str(part) for part in error["loc"]]
-    key = ".".join(loc)
+    key = error_key(loc)
     model, field = _field_at(loc)
     kind = error["type"]
     if kind == "extra_forbidden":

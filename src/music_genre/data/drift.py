@@ -30,6 +30,8 @@ DRIFT_BINS: Final = 10
 SHARE_FLOOR: Final = 1e-4
 # The false-alarm probability behind `min_count`.
 FALSE_ALARM: Final = 0.001
+# The bin code of a missing (NaN) value: in no bin.
+MISSING_BIN: Final = -1
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Bins:
     def index(self, values: np.ndarray) -> np.ndarray:
         """The bin of each value (a value equal to an edge belongs to the bin right of it)."""
         return np.searchsorted(self.edges, values, side="right")
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """The bin of each value, as `index` gives it, and MISSING_BIN for a NaN (missing) one."""
+        values = np.asarray(values, dtype=float)
+        return np.where(np.isnan(values), MISSING_BIN, self.index(values))
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """How many of `values` fall into each bin; NaN (missing) values are not counted."""

@@ -1,6 +1,11 @@
 """The columns of the songs table and the features the model uses: the one place they are named."""
 
-from typing import Final
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, overload
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TARGET: Final = "genre"
 
@@ -19,6 +24,7 @@ NUMERIC_FEATURES: Final = (
 CATEGORICAL_FEATURES: Final = ("key", "time_signature")
 TEXT_COLUMNS: Final = ("title", "song_name")
 TEXT_FEATURE: Final = "text_feature"
+TEXT_SEPARATOR: Final = " "
 
 # What the model reads: everything else in the table is carried along but ignored.
 MODEL_INPUT_COLUMNS: Final = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, TEXT_FEATURE)
@@ -65,3 +71,13 @@ PROFILED_COLUMNS: Final = tuple(
 # playlist it was listed in). A table with a TRACK_ID_COLUMN is grouped by that instead.
 TRACK_COLUMNS: Final = PROFILED_COLUMNS
 TRACK_ID_COLUMN: Final = "track_id"
+
+
+@overload
+def compose_text(title: str, song_name: str) -> str: ...
+@overload
+def compose_text(title: pd.Series, song_name: pd.Series) -> pd.Series: ...
+def compose_text(title: Any, song_name: Any) -> Any:
+    """TEXT_FEATURE: title + ' ' + song_name, the text the model reads, made in one place for
+    the table (pandas string columns, missing values already '') and for one song (strings)."""
+    return title + TEXT_SEPARATOR + song_name

@@ -11,9 +11,20 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 TEXT_IMPORTANCE_NAME = f"{TEXT_FEATURE} (TF-IDF, summed)"
+# The preprocessor's TF-IDF block (modeling.build names it so): its features are terms.
+TEXT_BLOCK = "text"
 
 PERMUTATION_REPEATS = 3
 PERMUTATION_ROWS = 3000
+
+
+def input_column(feature: str) -> tuple[str, str | None]:
+    """The input column that a preprocessor feature (`get_feature_names_out`) comes from, and its
+    TF-IDF term: `num__tempo` is (tempo, None), `text__love` is (text_feature, love)."""
+    block, _, rest = feature.partition("__")
+    if block == TEXT_BLOCK:
+        return TEXT_FEATURE, rest
+    return rest, None
 
 
 def permutation_importances(
@@ -57,8 +68,8 @@ def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], st
     names = pipeline.named_steps["preprocessor"].get_feature_names_out()
     totals: dict[str, float] = {}
     for name, importance in zip(names, classifier.feature_importances_, strict=True):
-        block, _, column = name.partition("__")
-        key = TEXT_IMPORTANCE_NAME if block == "text" else column
+        column, term = input_column(str(name))
+        key = TEXT_IMPORTANCE_NAME if term is not None else column
         totals[key] = totals.get(key, 0.0) + float(importance)
     grand_total = sum(totals.values()) or 1.0
     shares = sorted(

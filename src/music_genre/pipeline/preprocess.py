@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from music_genre.data.features import TEXT_COLUMNS, TEXT_FEATURE
+from music_genre.data.features import TEXT_COLUMNS, TEXT_FEATURE, compose_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +21,7 @@ def add_text_feature(frame: pd.DataFrame) -> pd.DataFrame:
     """
     filled = {column: frame[column].fillna("").astype("str") for column in TEXT_COLUMNS}
     title, song_name = (filled[column] for column in TEXT_COLUMNS)
-    return frame.assign(**filled, **{TEXT_FEATURE: title + " " + song_name})
+    return frame.assign(**filled, **{TEXT_FEATURE: compose_text(title, song_name)})
 
 
 def preprocess(raw: pd.DataFrame) -> pd.DataFrame:

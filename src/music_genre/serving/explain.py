@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.data.features import TEXT_FEATURE
+from music_genre.modeling.importances import input_column
 from music_genre.serving.inputs import InputError
 from music_genre.serving.predict import Predictor
 
@@ -107,10 +107,9 @@ class Explainer:
         index: list[int] = []
         terms: dict[int, str] = {}
         for position, feature in enumerate(names):
-            part, _, rest = feature.partition("__")
-            column = TEXT_FEATURE if part == "text" else rest
-            if part == "text":
-                terms[position] = rest
+            column, term = input_column(feature)
+            if term is not None:
+                terms[position] = term
             if column not in columns:
                 columns.append(column)
             index.append(columns.index(column))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.data.features import TEXT_COLUMNS
+from music_genre.data.features import TEXT_COLUMNS, compose_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,8 +124,10 @@ class CompiledPipeline:
 
 
 def text_of(song: dict[str, Any]) -> str:
-    """title + ' ' + song_name, missing as '' (preprocess.add_text_feature, for one song)."""
-    return " ".join(song.get(column) or "" for column in TEXT_COLUMNS)
+    """The song's text feature, missing title or song name as '' (as preprocess.add_text_feature
+    fills them)."""
+    title, song_name = (song.get(column) or "" for column in TEXT_COLUMNS)
+    return compose_text(title, song_name)
 
 
 def _float(value: Any) -> float:

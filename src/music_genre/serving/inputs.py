@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from music_genre.core.errors import DataFileError
+from music_genre.core.errors import DataFileError, validation_line
 from music_genre.data.features import (
     OPTIONAL_COLUMNS,
     RAW_COLUMNS,
@@ -61,6 +61,7 @@ _RANGE_ERRORS: Final = frozenset(
     {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
 )
 _SHOWN_VALUE_CHARS: Final = 40
+_BODY: Final = "body"
 
 
 class InputError(Exception):
@@ -222,11 +223,9 @@ def describe(item: Mapping[str, Any], prefix: tuple[str | int, ...]) -> dict[str
 
 
 def one_line(detail: list[dict[str, Any]]) -> str:
-    """The first problem as `where: what` (e.g. `songs.1.tempo: 900.0 is outside ...`)."""
-    first = detail[0]
-    where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
-    more = f" (and {len(detail) - 1} more problem(s))" if len(detail) > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    """The first problem as `where: what` (e.g. `songs.1.tempo: 900.0 is outside ...`); FastAPI's
+    `body` part of a location is left out, and names a problem of the whole body."""
+    return validation_line(detail, omit=(_BODY,), nowhere=_BODY)
 
 
 def validate_records(records: list[Any], where: str) -> list[dict[str, Any]]:

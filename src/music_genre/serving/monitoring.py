@@ -7,9 +7,10 @@ prometheus_client imports its value class once, reading that variable, so this m
 only inside functions: `serve` sets or clears the variable before anything imports it.
 
 Drift. Each worker keeps the last `window` songs it predicted, as bin numbers: per audio
-feature the bins of the reference profile (music_genre.data.drift, the definition check_data
-uses) and the predicted genre. The windows' counts per bin are a gauge summed over the live
-workers, so any worker answers for the whole server (at most workers x window songs): its
+feature the bins of the reference profile (serving.reference; binned as music_genre.data.drift
+defines it for check_data too) and the predicted genre. The windows' counts per bin are a gauge
+summed over the live workers, so any worker answers for the whole server (at most workers x
+window songs): its
 population stability index against the reference shares, per feature and for the genre mix, on
 /metrics and /drift. (A share of the window per worker would shrink to that share whenever the
 load is uneven, as it is for a client that keeps one connection.) A request only
@@ -19,21 +20,18 @@ PUBLISH_SECONDS (and a scrape publishes the answering worker's at once).
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from music_genre.core.errors import DataFileError, ParamsError
-from music_genre.data.drift import Bins, bins_from_quantiles, min_count, psi
-from music_genre.data.features import NUMERIC_FEATURES
+from music_genre.data.drift import MISSING_BIN, min_count, psi
+from music_genre.serving.reference import DRIFT_FEATURES, DriftSettings
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -46,91 +44,17 @@ LATENCY_BUCKETS: Final = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 GENRE_COLUMN: Final = "predicted_genre"
-DRIFT_FEATURES: Final = NUMERIC_FEATURES
-DEFAULT_WINDOW: Final = 1000
-DEFAULT_THRESHOLD: Final = 0.1
-DEFAULT_PROFILE: Final = "data/reference_profile.json"
-DEFAULT_GENRE_MIX: Final = "plots/evaluate/custom/per_genre.json"
 # How often a worker publishes its drift window to the gauge the workers share: /metrics and
 # /drift see the other workers' last PUBLISH_SECONDS of songs late, their own at once.
 PUBLISH_SECONDS: Final = 0.5
 
 
-@dataclass(frozen=True)
-class DriftReference:
-    """What live songs are compared with: the profile's bins per audio feature, and the genre
-    mix the model predicted on the test split (evaluate's per-genre counts)."""
-
-    bins: dict[str, Bins]
-    genres: list[str]
-    genre_shares: np.ndarray
-    sources: dict[str, str]
-
-    @classmethod
-    def load(cls, profile_path: str | os.PathLike[str], genre_mix_path: str | os.PathLike[str],
-             classes: Sequence[str]) -> DriftReference:  # fmt: skip
-        profile = _read_json(profile_path)
-        numeric = profile.get("numeric") if isinstance(profile, dict) else None
-        if not isinstance(numeric, dict):
-            raise DataFileError(f"{profile_path}: not a reference profile (no 'numeric' section)")
-        bins = {}
-        for feature in DRIFT_FEATURES:
-            quantiles = numeric.get(feature)
-            if not isinstance(quantiles, list) or not quantiles:
-                raise DataFileError(
-                    f"{profile_path}: 'numeric.{feature}' is missing or empty "
-                    "(expected the feature's quantiles; music-genre reference-profile writes them)"
-                )
-            bins[feature] = bins_from_quantiles(quantiles)
-        rows = _read_json(genre_mix_path)
-        try:
-            predicted = {str(row["genre"]): int(row["predicted"]) for row in rows}
-        except (KeyError, TypeError, ValueError):
-            raise DataFileError(
-                f"{genre_mix_path}: expected evaluate's per-genre rows with 'genre' and "
-                "'predicted' counts (re-run `dvc repro evaluate`)"
-            ) from None
-        if sorted(predicted) != sorted(classes) or not sum(predicted.values()):
-            raise DataFileError(
-                f"{genre_mix_path}: its genres {sorted(predicted)} are not the model's classes "
-                f"{sorted(classes)}"
-            )
-        counts = np.array([predicted[genre] for genre in classes], dtype=float)
-        return cls(
-            bins,
-            list(classes),
-            counts / counts.sum(),
-            {"features": str(profile_path), "predicted_genre": str(genre_mix_path)},
-        )
-
-
-def _read_json(path: str | os.PathLike[str]) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataFileError(f"{path}: file not found (a drift reference)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFileError(f"{path}: not readable JSON ({error})") from None
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    reference: DriftReference
-    window: int = DEFAULT_WINDOW
-    threshold: float = DEFAULT_THRESHOLD
-
-    def __post_init__(self) -> None:
-        if self.window < 1:
-            raise ParamsError(f"--drift-window {self.window}: expected 1 or more songs")
-        if not (self.threshold > 0 and math.isfinite(self.threshold)):
-            raise ParamsError(f"--drift-threshold {self.threshold}: expected a positive number")
-
-
 class _Window:
-    """The last `capacity` songs of this process, as one bin number per column (-1: missing)."""
+    """The last `capacity` songs of this process, as one bin number per column (MISSING_BIN:
+    missing)."""
 
     def __init__(self, capacity: int, n_columns: int) -> None:
-        self.ring = np.full((capacity, n_columns), -1, dtype=np.int16)
+        self.ring = np.full((capacity, n_columns), MISSING_BIN, dtype=np.int16)
         self.next = 0
         self.filled = 0
         self.lock = threading.Lock()
@@ -211,7 +135,7 @@ class Monitor:
             for child in children:
                 child.set(0)  # every series present from the start, at 0
         self._offsets = np.arange(len(self.columns)) * max(self.bin_counts)
-        self._edges = [self.drift.reference.bins[f].edges for f in DRIFT_FEATURES]
+        self._bins = [self.drift.reference.bins[f] for f in DRIFT_FEATURES]
         self._window = _Window(self.drift.window, len(self.columns))
         width = max(self.bin_counts)
         self._window_counts_here = np.zeros((len(self.columns), width), dtype=np.int64)
@@ -239,12 +163,11 @@ class Monitor:
                 self._genre_children[genre].inc(count)
         if self.drift is None:
             return
-        # None (missing) becomes NaN, and bin -1.
+        # None (missing) becomes NaN, in no bin (MISSING_BIN).
         values = np.array([[song[f] for f in DRIFT_FEATURES] for song in songs], dtype=np.float64)
         rows = np.empty((len(songs), len(self.columns)), dtype=np.int16)
-        for c, edges in enumerate(self._edges):
-            rows[:, c] = edges.searchsorted(values[:, c], side="right")
-        rows[:, :-1][np.isnan(values)] = -1
+        for c, bins in enumerate(self._bins):
+            rows[:, c] = bins.codes(values[:, c])
         rows[:, -1] = best
         with self._window.lock:
             added, evicted = self._window.push(rows)
@@ -281,7 +204,7 @@ class Monitor:
             self._published = counts
 
     def _counts(self, rows: np.ndarray) -> np.ndarray:
-        """Songs per (column, bin) of `rows`; -1 (missing) is not counted."""
+        """Songs per (column, bin) of `rows`; MISSING_BIN is not counted."""
         width = max(self.bin_counts)
         flat = rows.astype(np.int64) + self._offsets
         counts = np.bincount(flat[rows >= 0], minlength=len(self.columns) * width)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from music_genre.core.errors import DataFileError
 from music_genre.data.features import RAW_DTYPES
 from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
+from music_genre.serving.limits import BATCH_ROWS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 
 INPUT_FORMATS = (".parquet", ".csv", ".jsonl")
 OUTPUT_FORMATS = (".parquet", ".csv")
-BATCH_ROWS = 50_000
 PREDICTION_COLUMN = "predicted_genre"
 PROBABILITY_PREFIX = "probability_"
 

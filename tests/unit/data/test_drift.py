@@ -56,3 +56,17 @@ def test_check_data_reports_the_same_psi_the_server_computes(synthetic_prepared)
     values = shifted["tempo"].dropna().to_numpy(dtype=float)
     assert report["tempo"]["psi"] == pytest.approx(psi(bins.counts(values), bins.expected))
     assert report["tempo"]["psi"] > 0.25 > report["energy"]["psi"]
+
+
+def test_bin_codes_are_the_bins_with_missing_values_in_none():
+    """The server's live window codes values as check_data bins them."""
+    from music_genre.data.drift import MISSING_BIN
+
+    bins = bins_from_quantiles(np.linspace(0, 1, 100))
+    values = np.array([0.05, np.nan, 0.5, 1.0, np.nan, bins.edges[3]])
+    codes = bins.codes(values)
+    present = ~np.isnan(values)
+    assert codes[~present].tolist() == [MISSING_BIN] * 2
+    assert codes[present].tolist() == bins.index(values[present]).tolist()
+    counted = np.bincount(codes[codes != MISSING_BIN], minlength=len(bins.expected))
+    assert counted.tolist() == bins.counts(values).tolist()

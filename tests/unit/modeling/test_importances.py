@@ -48,3 +48,15 @@ def test_hist_gradient_boosting_has_no_own_importances_but_permutation_ones(synt
     assert values == sorted(values, reverse=True)
     # Shuffling some column costs accuracy: the model uses its inputs.
     assert values[0] > 0
+
+
+def test_a_preprocessor_feature_folds_back_to_its_input_column(synthetic_prepared):
+    from music_genre.data.features import TEXT_FEATURE
+    from music_genre.modeling.importances import input_column
+
+    assert input_column("num__tempo") == ("tempo", None)
+    assert input_column("cat__key") == ("key", None)
+    assert input_column("text__love") == (TEXT_FEATURE, "love")
+    names = fitted(synthetic_prepared).named_steps["preprocessor"].get_feature_names_out()
+    columns = {input_column(str(name))[0] for name in names}
+    assert columns == set(MODEL_INPUT_COLUMNS)

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from music_genre.data.features import OPTIONAL_COLUMNS
 from music_genre.data.synthetic import generate
-from music_genre.serving.api import create_app
+from music_genre.serving.app import create_app
 from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
 from support.servers import as_request_songs
@@ -364,17 +364,15 @@ def test_no_monitoring_means_no_metrics(predictor):
 
 
 def test_drift_endpoint_against_the_committed_reference(predictor, songs):
-    from music_genre.serving.api import _drift_settings
+    from music_genre.serving.reference import DriftSettings
     from support.project import PROJECT_ROOT
 
-    drift = _drift_settings(
-        {
-            "profile": PROJECT_ROOT / "data" / "reference_profile.json",
-            "genre_mix": PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
-            "window": 100,
-            "threshold": 0.1,
-        },
+    drift = DriftSettings.load(
+        PROJECT_ROOT / "data" / "reference_profile.json",
+        PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
         predictor.classes,
+        window=100,
+        threshold=0.1,
     )
     client = TestClient(create_app(predictor, drift=drift))
     client.post("/predict", json={"songs": as_request_songs(songs.head(40))})
@@ -419,11 +417,11 @@ def test_every_cap_is_a_422_naming_it_and_the_document_states_it(client, songs):
 
 
 def test_the_default_caps_are_the_declared_ones(predictor):
-    from music_genre.serving import api
+    from music_genre.serving import limits
 
     schemas = TestClient(create_app(predictor)).get("/openapi.json").json()["components"]["schemas"]
-    assert schemas["PredictRequest"]["properties"]["songs"]["maxItems"] == api.MAX_PREDICT_SONGS
-    assert schemas["ExplainRequest"]["properties"]["songs"]["maxItems"] == api.MAX_EXPLAIN_SONGS
+    assert schemas["PredictRequest"]["properties"]["songs"]["maxItems"] == limits.MAX_PREDICT_SONGS
+    assert schemas["ExplainRequest"]["properties"]["songs"]["maxItems"] == limits.MAX_EXPLAIN_SONGS
 
 
 def test_predict_takes_a_row_copied_from_the_table_and_names_a_typo(client, predictor):
@@ -468,15 +466,33 @@ def test_an_integer_too_long_to_read_is_a_422_not_a_500(client, songs):
 
 
 def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_model):
+    import inspect
+
     from music_genre.cli import build_parser
     from music_genre.core.errors import ParamsError
-    from music_genre.serving import api
-    from music_genre.serving.api import serve
+    from music_genre.serving import limits
+    from music_genre.serving.server import serve
 
     defaults = build_parser().parse_args(["serve"])
-    assert defaults.grace_period == api.GRACE_SECONDS
-    # Unset caps are left to create_app, whose defaults are the declared ones.
-    assert defaults.max_predict_songs is None and defaults.max_explain_songs is None
+    # The options default to the declared limits, as serve and create_app do.
+    assert (
+        defaults.max_predict_songs,
+        defaults.max_explain_songs,
+        defaults.max_body_bytes,
+        defaults.grace_period,
+        defaults.drift_window,
+        defaults.drift_threshold,
+    ) == (
+        limits.MAX_PREDICT_SONGS,
+        limits.MAX_EXPLAIN_SONGS,
+        limits.MAX_BODY_BYTES,
+        limits.GRACE_SECONDS,
+        limits.DRIFT_WINDOW,
+        limits.DRIFT_THRESHOLD,
+    )
+    # Every option but the model's is a keyword argument of serve, of the same name.
+    keywords = set(inspect.signature(serve).parameters) - {"model"}
+    assert set(vars(defaults)) - {"command", "handler", "model", "rev", "repo"} == keywords
     chosen = build_parser().parse_args(
         ["serve", "--max-batch-rows", "7", "--max-explain-songs", "3", "--grace-period", "0.5"]
     )
@@ -490,3 +506,21 @@ def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_mode
         with pytest.raises(ParamsError) as caught:
             serve(small_model, workers=1, **{option: value})
         assert str(caught.value) == message
+
+
+def test_the_serve_help_shows_the_declared_defaults(capsys):
+    from music_genre.cli import main
+    from music_genre.serving import limits
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for value in (
+        limits.MAX_PREDICT_SONGS,
+        limits.MAX_EXPLAIN_SONGS,
+        limits.MAX_BODY_BYTES,
+        limits.GRACE_SECONDS,
+        limits.DRIFT_WINDOW,
+        limits.DRIFT_THRESHOLD,
+    ):
+        assert f"(default {value}" in shown, value

@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from music_genre.serving.api import (
-    CLIENT_GONE,
-    EXPLAIN_CHUNK_SONGS,
-    PREDICT_CHUNK_SONGS,
-    create_app,
-)
+from music_genre.serving.app import create_app
 from music_genre.serving.explain import Explainer
+from music_genre.serving.limits import EXPLAIN_CHUNK_SONGS, PREDICT_CHUNK_SONGS
 from music_genre.serving.predict import Predictor
+from music_genre.serving.routes import CLIENT_GONE
 from support.servers import as_request_songs
 
 CHUNKS = 3

@@ -76,3 +76,16 @@ def test_an_unknown_pipeline_shape_is_served_by_the_pipeline(fitted, tmp_path):
     songs = generate(20, seed=3).drop(columns=[TARGET])
     expected = fitted.predict_proba(prepare_songs(songs)[list(MODEL_INPUT_COLUMNS)])
     assert np.array_equal(predictor.predict_proba_songs(as_songs(songs)), expected)
+
+
+def test_one_song_gets_the_text_feature_of_the_table():
+    """fastpath and preprocess compose title + ' ' + song_name with one function, alike."""
+    from music_genre.pipeline.preprocess import add_text_feature
+    from music_genre.serving.fastpath import text_of
+
+    songs = generate(60, seed=4).drop(columns=[TARGET])
+    songs.loc[songs.index[:3], "title"] = None
+    songs.loc[songs.index[2:5], "song_name"] = None
+    songs.loc[songs.index[6], "title"] = "  spaced  out  "
+    expected = add_text_feature(songs)["text_feature"].tolist()
+    assert [text_of(song) for song in as_songs(songs)] == expected

@@ -7,13 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from music_genre.core.errors import DataFileError, ParamsError
 from music_genre.data.drift import bins_from_quantiles
 from music_genre.data.features import NUMERIC_FEATURES
-from music_genre.serving.monitoring import (
-    GENRE_COLUMN,
-    DriftReference,
-    DriftSettings,
-    Monitor,
-    _Window,
-)
+from music_genre.serving.monitoring import GENRE_COLUMN, Monitor, _Window
+from music_genre.serving.reference import DriftReference, DriftSettings
 
 CLASSES = ["a", "b", "c"]
 
