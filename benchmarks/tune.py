@@ -48,7 +48,7 @@ def budget(seconds: float, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     tuner = pinned(subprocess.Popen(
         [sys.executable, "-m", "music_genre.cli", "tune", "--timeout", str(seconds),
-         "--no-experiment", "--study", "bench-budget", "--reports", str(reports)],
+         "--no-experiment", "--study", "bench-budget", "--summaries", str(reports)],
         cwd=ROOT, stdout=subprocess.DEVNULL,
     ), tune_core)  # fmt: skip
     automl_out = workdir / "automl.json"
@@ -165,7 +165,7 @@ def dask_speedup(trials: int, workdir: Path) -> dict[str, Any]:
         subprocess.run(
             [sys.executable, "-m", "music_genre.cli", "tune", "--trials", str(trials),
              "--workers", str(workers), "--no-experiment", "--study", f"bench-dask-{workers}",
-             "--reports", str(workdir / "reports")],
+             "--summaries", str(workdir / "reports")],
             cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         timings[workers] = time.perf_counter() - started

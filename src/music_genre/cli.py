@@ -122,7 +122,7 @@ def _tune(args: argparse.Namespace) -> None:
         scheduler=args.scheduler,
         workers=args.workers,
         run_experiment=args.experiment,
-        report_root=Path(args.reports),
+        summary_root=Path(args.summaries),
     )
 
 
@@ -142,9 +142,11 @@ def _add_tune(commands: Commands) -> None:
     )
     tune.add_argument("--workers", type=int, help="a local Dask cluster of N worker processes")
     tune.add_argument(
-        "--reports",
-        default=paths.TUNE_REPORTS,
-        help=f"the study's report goes to REPORTS/<study>/ {DEFAULT}",
+        "--summaries",
+        "--reports",  # its earlier name
+        dest="summaries",
+        default=paths.TUNE_SUMMARIES,
+        help=f"the study's summary, trials and plots go to SUMMARIES/<study>/ {DEFAULT}",
     )
     tune.add_argument(
         "--no-experiment",

@@ -35,5 +35,5 @@ PER_GENRE: Final = f"{EVALUATE_PLOTS_DIR}/custom/per_genre.json"
 TEST_CONFUSION: Final = f"{EVALUATE_PLOTS_DIR}/sklearn/confusion_matrix.json"
 # eda
 EDA_DIR: Final = "plots/eda"
-# music-genre tune: one folder per study
-TUNE_REPORTS: Final = "plots/tune"
+# music-genre tune: one folder per study (its summary, trials and plots)
+TUNE_SUMMARIES: Final = "plots/tune"

@@ -51,7 +51,7 @@ from music_genre.experiments.trial import (
     run_trial,
 )
 
-REPORT_ROOT: Final = Path(paths.TUNE_REPORTS)
+SUMMARY_ROOT: Final = Path(paths.TUNE_SUMMARIES)
 TRAIN_SPLIT: Final = paths.TRAIN_SPLIT
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TuneOutcome:
     study: Any
-    report_dir: Path
+    summary_dir: Path
     best: dict[str, Any] | None
     experiment: str | None = None
     interrupted: bool = False
@@ -82,7 +82,7 @@ def tune(
     scheduler: str | None = None,
     workers: int | None = None,
     run_experiment: bool = True,
-    report_root: Path = REPORT_ROOT,
+    summary_root: Path = SUMMARY_ROOT,
     out: Any = None,
 ) -> TuneOutcome:
     """Run the study; write its summary; run the best trial as a DVC experiment."""
@@ -99,7 +99,7 @@ def tune(
         file=out,
         flush=True,
     )
-    result = TuneOutcome(study=None, report_dir=report_root / settings.study, best=None)
+    result = TuneOutcome(study=None, summary_dir=summary_root / settings.study, best=None)
     try:
         if scheduler is None and workers is None:
             tuner.run_here(result)
@@ -140,11 +140,11 @@ def _conclude(
     study = result.study
     result.best = best = _best(study)
     write_study_summary(
-        study, settings, dimensions, result.report_dir, interrupted=result.interrupted
+        study, settings, dimensions, result.summary_dir, interrupted=result.interrupted
     )
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     print(
-        f"{len(finished)} trial(s) finished; summary in {result.report_dir}/{SUMMARY_FILE}",
+        f"{len(finished)} trial(s) finished; summary in {result.summary_dir}/{SUMMARY_FILE}",
         file=out,
         flush=True,
     )

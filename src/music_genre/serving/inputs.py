@@ -150,6 +150,7 @@ Record.__doc__ = (
 
 
 def batch_field(max_rows: int, model: type[BaseModel]) -> Any:
+    # A type built at run time from a variable: fine for pydantic, opaque to a type checker.
     return Annotated[list[model], Field(min_length=1, max_length=max_rows)]  # type: ignore[valid-type]
 
 
@@ -214,6 +215,7 @@ def describe(item: Mapping[str, Any], prefix: tuple[str | int, ...]) -> dict[str
     message = item["msg"]
     field = loc[-1] if loc else None
     if item["type"] in _RANGE_ERRORS and isinstance(field, str) and allowed_range(field):
+        # allowed_range(field) was checked non-empty just above.
         low, high = allowed_range(field)  # type: ignore[misc]
         shown = repr(item.get("input"))
         if len(shown) > _SHOWN_VALUE_CHARS:

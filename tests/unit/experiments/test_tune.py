@@ -57,7 +57,7 @@ def run_tune(tmp_path: Path, train: Path, name: str, **tune_changes) -> tune_mod
         str(params),
         str(train),
         run_experiment=False,
-        report_root=tmp_path / name,
+        summary_root=tmp_path / name,
         out=io.StringIO(),
     )
 
@@ -116,13 +116,13 @@ def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, t
     for t in pruned:
         rate, rounds = t.params["train.lightgbm.learning_rate"], t.user_attrs["rounds"]
         assert int(rounds * rate / 0.5 + 1e-9) > int((rounds - 1) * rate / 0.5 + 1e-9)
-    report = json.loads((result.report_dir / "trials.json").read_text())
+    report = json.loads((result.summary_dir / "trials.json").read_text())
     assert [row["number"] for row in report["trials"]] == list(range(10))
     assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "fail": 0}
     assert report["best"]["number"] == result.best["number"]
     for picture in ("history.png", "importance.png"):
-        assert (result.report_dir / picture).read_bytes().startswith(b"\x89PNG")
-    markdown = (result.report_dir / "summary.md").read_text()
+        assert (result.summary_dir / picture).read_bytes().startswith(b"\x89PNG")
+    markdown = (result.summary_dir / "summary.md").read_text()
     assert f"**Best: trial #{result.best['number']}" in markdown
     assert markdown.count("| pruned |") == len(pruned)
 
