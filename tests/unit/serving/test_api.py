@@ -470,7 +470,6 @@ def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_mode
 
     from music_genre.cli import build_parser
     from music_genre.core.errors import ParamsError
-    from music_genre.serving import limits
     from music_genre.serving.server import serve
 
     defaults = build_parser().parse_args(["serve"])
@@ -482,14 +481,7 @@ def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_mode
         defaults.grace_period,
         defaults.drift_window,
         defaults.drift_threshold,
-    ) == (
-        limits.MAX_PREDICT_SONGS,
-        limits.MAX_EXPLAIN_SONGS,
-        limits.MAX_BODY_BYTES,
-        limits.GRACE_SECONDS,
-        limits.DRIFT_WINDOW,
-        limits.DRIFT_THRESHOLD,
-    )
+    ) == _declared_defaults()
     # Every option but the model's is a keyword argument of serve, of the same name.
     keywords = set(inspect.signature(serve).parameters) - {"model"}
     assert set(vars(defaults)) - {"command", "handler", "model", "rev", "repo"} == keywords
@@ -508,19 +500,25 @@ def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_mode
         assert str(caught.value) == message
 
 
-def test_the_serve_help_shows_the_declared_defaults(capsys):
-    from music_genre.cli import main
+def _declared_defaults() -> tuple:
+    """serve's defaults as serving.limits declares them, in the CLI options' order."""
     from music_genre.serving import limits
 
-    with pytest.raises(SystemExit):
-        main(["serve", "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
-    for value in (
+    return (
         limits.MAX_PREDICT_SONGS,
         limits.MAX_EXPLAIN_SONGS,
         limits.MAX_BODY_BYTES,
         limits.GRACE_SECONDS,
         limits.DRIFT_WINDOW,
         limits.DRIFT_THRESHOLD,
-    ):
+    )
+
+
+def test_the_serve_help_shows_the_declared_defaults(capsys):
+    from music_genre.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for value in _declared_defaults():
         assert f"(default {value}" in shown, value
