@@ -13,6 +13,7 @@ from pathlib import Path
 
 def main(params_path: Path, out: Path) -> None:
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.check_data import check_file
     from music_genre.pipeline.eda import run_eda
     from music_genre.pipeline.evaluate import evaluate
@@ -22,18 +23,20 @@ def main(params_path: Path, out: Path) -> None:
     from music_genre.pipeline.train import train
 
     params = load_params(params_path)
+    contract = load_contract(params_path.parent / "contract.yaml")
     reference = params_path.parent / "data" / "reference_profile.json"
     raw, prepared = out / "raw.parquet", out / "prepared.parquet"
     train_split, test_split = out / "train.parquet", out / "test.parquet"
     model = out / "models" / "model.joblib"
-    get_data(params.data, raw)
-    preprocess_file(str(raw), str(prepared))
+    get_data(params.data, raw, contract)
+    preprocess_file(str(raw), str(prepared), contract)
     check_file(
         str(prepared),
         str(reference),
         str(out / "check.json"),
         params.check_data.ks_alpha,
         params.check_data.max_conflicting_share,
+        contract=contract,
     )
     segregate_file(
         str(prepared),
@@ -44,6 +47,7 @@ def main(params_path: Path, out: Path) -> None:
         test_size=params.segregate.test_size,
         seed=params.seed,
         group_by=params.segregate.group_by,
+        contract=contract,
     )
     train(
         params, str(train_split), str(model), str(out / "metrics_train"), str(out / "plots_train")
@@ -56,7 +60,14 @@ def main(params_path: Path, out: Path) -> None:
         seed=params.seed,
         n_threads=params.train.n_threads,
     )
-    run_eda(str(prepared), str(raw), str(out / "eda"), params.eda.sample_rows, params.eda.seed)
+    run_eda(
+        str(prepared),
+        str(raw),
+        str(out / "eda"),
+        params.eda.sample_rows,
+        params.eda.seed,
+        contract=contract,
+    )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def sh(args: list[str], cwd: Path) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
-    from music_genre.experiments.report.sources import PER_GENRE_PLOT, PLOTS
+    from music_genre.core import paths
+    from music_genre.data.contract import load_contract
+    from music_genre.experiments.report.sources import PLOTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -64,7 +66,8 @@ def main() -> None:
     params.write_text(text.replace(f"num_leaves: {old}\n", f"num_leaves: {new}\n", 1))
     repro = sh(["dvc", "repro"], clone)
 
-    targets = ["--targets", *PLOTS, PER_GENRE_PLOT]
+    per_class = paths.per_class_plot(load_contract(clone / paths.CONTRACT).target)
+    targets = ["--targets", *PLOTS, per_class]
     dvc_alone, report = [], []
     for round_number in range(args.repeats):
         dvc_alone.append(

@@ -88,19 +88,28 @@ def test_scores_of_params(values: dict[str, Any], workdir: Path) -> dict[str, fl
     """Fit the winning parameters as train does, then score the test split (read only here)."""
     from music_genre.core.fileio import read_parquet
     from music_genre.core.params import load_params
-    from music_genre.data.features import TARGET
+    from music_genre.data.contract import load_contract
     from music_genre.experiments.space import apply
     from music_genre.modeling.metrics import classification_metrics
     from music_genre.modeling.store import load_model
     from music_genre.pipeline.train import train
 
     params = apply(load_params(ROOT / "params.yaml"), values)
+    contract = load_contract(ROOT / "contract.yaml")
     model = workdir / "model.joblib"
-    train(params, str(TRAIN), str(model), str(workdir / "metrics"), str(workdir / "plots"))
+    train(
+        params,
+        str(TRAIN),
+        str(model),
+        str(workdir / "metrics"),
+        str(workdir / "plots"),
+        contract=contract,
+    )
     pipeline, card = load_model(model)
-    test = read_parquet(TEST, columns=[*card["input_columns"], TARGET])
+    target = contract.target
+    test = read_parquet(TEST, columns=[*card["input_columns"], target])
     proba = pipeline.predict_proba(test[card["input_columns"]])
-    return classification_metrics(test[TARGET], proba, card["classes"])
+    return classification_metrics(test[target], proba, card["classes"])
 
 
 def automl_worker(seconds: float, output: Path) -> None:
@@ -110,14 +119,15 @@ def automl_worker(seconds: float, output: Path) -> None:
 
     from music_genre.core.fileio import read_parquet
     from music_genre.core.params import load_params
-    from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
+    from music_genre.data.contract import load_contract
     from music_genre.experiments.trial import load_trial_data
     from music_genre.modeling.build import build_pipeline
     from music_genre.modeling.metrics import classification_metrics
 
     params = load_params(ROOT / "params.yaml")
-    data = load_trial_data(params, str(TRAIN))
-    preprocessor = build_pipeline(params.train, params.tfidf).named_steps["preprocessor"]
+    contract = load_contract(ROOT / "contract.yaml")
+    data = load_trial_data(params, str(TRAIN), contract)
+    preprocessor = build_pipeline(params.train, params.tfidf, contract)[0]
     fit_x = preprocessor.fit_transform(data.fit_features, data.fit_target)
     validation_x = preprocessor.transform(data.validation_features)
     # FLAML's XGBoost learners want the genres as codes 0..14 (sorted, as sklearn orders them).
@@ -139,9 +149,10 @@ def automl_worker(seconds: float, output: Path) -> None:
     validation = classification_metrics(
         data.validation_target, automl.predict_proba(validation_x), classes
     )
-    test = read_parquet(TEST, columns=[*MODEL_INPUT_COLUMNS, TARGET])
+    target = contract.target
+    test = read_parquet(TEST, columns=[*contract.model_input_columns, target])
     test_scores = classification_metrics(
-        test[TARGET], automl.predict_proba(preprocessor.transform(test)), classes
+        test[target], automl.predict_proba(preprocessor.transform(test)), classes
     )
     output.write_text(
         json.dumps(

@@ -1,4 +1,5 @@
-"""Stage check_data: schema and drift checks; fails on any failure (params: check_data)."""
+"""Stage check_data: the contract's schema and drift checks; fails on any failure (params:
+check_data; contract.yaml)."""
 
 import argparse
 import sys
@@ -32,6 +33,7 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.check_data import check_file
 
     params = load_params()
@@ -41,6 +43,7 @@ def main() -> None:
         args.report,
         params.check_data.ks_alpha,
         params.check_data.max_conflicting_share,
+        contract=load_contract(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Stage eda: plots and a self-contained HTML report of the data (params: eda)."""
+"""Stage eda: plots and a self-contained HTML report of the data (params: eda; contract.yaml)."""
 
 import argparse
 import sys
@@ -32,10 +32,18 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.eda import run_eda
 
     params = load_params()
-    run_eda(args.prepared, args.raw, args.output_dir, params.eda.sample_rows, params.eda.seed)
+    run_eda(
+        args.prepared,
+        args.raw,
+        args.output_dir,
+        params.eda.sample_rows,
+        params.eda.seed,
+        contract=load_contract(),
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Stage evaluate: score the model on the test split; log metrics and plots.
 
-Params: seed, train.n_threads.
+Params: seed, train.n_threads; the data contract (the model's, checked against it).
 """
 
 import argparse
@@ -38,6 +38,7 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.evaluate import evaluate
 
     params = load_params()
@@ -48,6 +49,7 @@ def main() -> None:
         args.plots_dir,
         seed=params.seed,
         n_threads=params.train.n_threads,
+        contract=load_contract(),
     )
 
 

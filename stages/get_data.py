@@ -1,4 +1,4 @@
-"""Stage get_data: obtain the raw songs table (params: data)."""
+"""Stage get_data: obtain the raw table (params: data; contract.yaml)."""
 
 import argparse
 import sys
@@ -20,10 +20,11 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.get_data import get_data
 
     params = load_params()
-    get_data(params.data, args.output)
+    get_data(params.data, args.output, load_contract())
 
 
 if __name__ == "__main__":

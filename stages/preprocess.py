@@ -1,4 +1,5 @@
-"""Stage preprocess: drop duplicate rows, fill missing text, add text_feature (no params)."""
+"""Stage preprocess: drop duplicate rows, fill missing text, add the text feature (no params;
+contract.yaml)."""
 
 import argparse
 import sys
@@ -23,9 +24,10 @@ def arguments() -> argparse.ArgumentParser:
 def main() -> None:
     args = arguments().parse_args()
 
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.preprocess import preprocess_file
 
-    preprocess_file(args.raw, args.output)
+    preprocess_file(args.raw, args.output, load_contract())
 
 
 if __name__ == "__main__":

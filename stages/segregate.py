@@ -1,5 +1,5 @@
-"""Stage segregate: seeded train/test split, stratified by genre and grouped by track
-(params: seed, segregate)."""
+"""Stage segregate: seeded train/test split, stratified by the target and grouped by the
+contract's entity (params: seed, segregate; contract.yaml)."""
 
 import argparse
 import sys
@@ -42,6 +42,7 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.segregate import segregate_file
 
     params = load_params()
@@ -54,6 +55,7 @@ def main() -> None:
         test_size=params.segregate.test_size,
         seed=params.seed,
         group_by=params.segregate.group_by,
+        contract=load_contract(),
     )
 
 

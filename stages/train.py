@@ -1,4 +1,5 @@
-"""Stage train: fit the model, log validation metrics (params: seed, train, tfidf)."""
+"""Stage train: fit the model, log validation metrics (params: seed, segregate.group_by, train,
+tfidf; the data contract)."""
 
 import argparse
 import sys
@@ -38,9 +39,17 @@ def main() -> None:
     args = arguments().parse_args()
 
     from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
     from music_genre.pipeline.train import train
 
-    train(load_params(), args.train, args.model, args.metrics_dir, args.plots_dir)
+    train(
+        load_params(),
+        args.train,
+        args.model,
+        args.metrics_dir,
+        args.plots_dir,
+        contract=load_contract(),
+    )
 
 
 if __name__ == "__main__":

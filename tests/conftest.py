@@ -9,10 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from music_genre.data.synthetic import generate
 from music_genre.pipeline.get_data import MIRROR_ENV
-from music_genre.pipeline.preprocess import preprocess
-from support.data import REAL_SHA256, missing_real_data, real_data_path
+from support.data import (
+    REAL_SHA256,
+    missing_real_data,
+    prepared_songs,
+    real_data_path,
+    songs_contract,
+    synthetic_songs,
+)
 from support.models import SMALL_MODEL_ARGUMENTS, SYNTHETIC_TFIDF_TERMS, small_model_params
 from support.project import BUILT_MARKER, REPRO_LOG, copy_project, run, set_params
 from support.servers import free_port
@@ -33,12 +38,14 @@ def real_table(real_data: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def synthetic_raw() -> pd.DataFrame:
-    return generate(3000, seed=7)
+    return synthetic_songs(3000, seed=7)
 
 
 @pytest.fixture
 def synthetic_prepared(synthetic_raw: pd.DataFrame) -> pd.DataFrame:
-    return preprocess(synthetic_raw)
+    from music_genre.pipeline.preprocess import preprocess
+
+    return preprocess(synthetic_raw, songs_contract())
 
 
 @pytest.fixture
@@ -54,7 +61,7 @@ def small_model(tmp_path_factory) -> Path:
 
     workdir = tmp_path_factory.mktemp("small_model")
     train_path = workdir / "train.parquet"
-    preprocess(generate(4000, seed=11)).to_parquet(train_path, index=False)
+    prepared_songs(4000, seed=11).to_parquet(train_path, index=False)
     model_path = workdir / "model.joblib"
     train(
         small_model_params(),
@@ -69,7 +76,7 @@ def small_model(tmp_path_factory) -> Path:
 @pytest.fixture
 def songs() -> pd.DataFrame:
     """Raw songs as a client sends them: no text_feature, the dataset's missing values."""
-    return generate(300, seed=5).drop(columns=["genre"])
+    return synthetic_songs(300, seed=5).drop(columns=[songs_contract().target])
 
 
 @pytest.fixture
@@ -141,7 +148,18 @@ def synthetic_project(tmp_path_factory, worker_id) -> Path:
 # One marker per outside resource; each belongs to the system tier (`pytest -m system`), so the
 # default tier (`pytest`, `-m 'not system'`) never needs them and a contributor runs just the
 # kind they touched (`pytest -m dask`). pyproject.toml registers and describes them.
-RESOURCE_MARKERS = ("realdata", "dask", "server", "fuzz", "sshd", "browser", "recovery", "queue")
+RESOURCE_MARKERS = (
+    "realdata",
+    "dask",
+    "server",
+    "fuzz",
+    "sshd",
+    "browser",
+    "recovery",
+    "queue",
+    "mlflow",
+    "container",
+)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects by markers

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,11 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from music_genre.data.contract import load_contract
 from music_genre.data.synthetic import generate
 from music_genre.pipeline.preprocess import preprocess
 from support.cluster import dask_cluster
 from support.models import small_model_params
-from support.project import clone_project, run, tool_env
+from support.project import PROJECT_ROOT, clone_project, run, tool_env
 
 pytestmark = pytest.mark.dask
 
@@ -37,7 +39,11 @@ def _tune_command(*args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tune-cluster")
-    preprocess(generate(3000, seed=4)).to_parquet(folder / "train.parquet", index=False)
+    # The study runs in this folder, as in a project: its contract beside its params.
+    shutil.copy(PROJECT_ROOT / "contract.yaml", folder / "contract.yaml")
+    contract = load_contract(folder / "contract.yaml")
+    table = preprocess(generate(3000, seed=4, contract=contract), contract)
+    table.to_parquet(folder / "train.parquet", index=False)
     raw = small_model_params().model_dump()
     raw["train"]["n_threads"] = 1
     raw["train"]["lightgbm"]["n_estimators"] = 200

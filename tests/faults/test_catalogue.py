@@ -18,8 +18,7 @@ import yaml
 
 from music_genre.core.fileio import sha256_file
 from music_genre.core.params import set_dotted
-from music_genre.data.synthetic import generate
-from music_genre.pipeline.preprocess import preprocess
+from support.data import prepared_songs, synthetic_songs
 from support.project import PROJECT_ROOT
 
 
@@ -29,6 +28,7 @@ class Workspace:
     def __init__(self, root: Path) -> None:
         self.root = root
         shutil.copy(PROJECT_ROOT / "params.yaml", root / "params.yaml")
+        shutil.copy(PROJECT_ROOT / "contract.yaml", root / "contract.yaml")
         (root / "data").mkdir()
         shutil.copy(PROJECT_ROOT / "data" / "reference_profile.json", root / "data")
 
@@ -76,7 +76,7 @@ def error_line(result: subprocess.CompletedProcess) -> str:
 def prepared(ws) -> Path:
     """A good preprocessed table in the workspace."""
     path = ws.path("data/prepared.parquet")
-    preprocess(generate(3000, seed=2)).to_parquet(path, index=False)
+    prepared_songs(3000, seed=2).to_parquet(path, index=False)
     return path
 
 
@@ -104,7 +104,7 @@ def test_01_missing_source_file(ws):
 
 def test_02_sha256_mismatch_keeps_the_previous_raw_table(ws, tmp_path):
     source = tmp_path / "songs.parquet"
-    generate(200, seed=1).to_parquet(source, index=False)
+    synthetic_songs(200, seed=1).to_parquet(source, index=False)
     ws.path("data/raw.parquet").write_bytes(b"the previous good table")
     ws.set_param("data.source", str(source))
     ws.set_param("data.sha256", "ab" * 32)
@@ -169,7 +169,7 @@ def test_09_not_a_parquet_file(ws):
 
 
 def test_10_truncated_parquet(ws):
-    generate(500, seed=0).to_parquet(ws.path("data/full.parquet"), index=False)
+    synthetic_songs(500, seed=0).to_parquet(ws.path("data/full.parquet"), index=False)
     data = ws.path("data/full.parquet").read_bytes()
     ws.path("data/raw.parquet").write_bytes(data[: len(data) // 2])
     line = error_line(ws.stage("preprocess", "data/raw.parquet", "data/out.parquet"))
@@ -177,7 +177,7 @@ def test_10_truncated_parquet(ws):
 
 
 def test_11_missing_text_column_in_raw_table(ws):
-    generate(300, seed=0).drop(columns=["title"]).to_parquet(ws.path("data/raw.parquet"))
+    synthetic_songs(300, seed=0).drop(columns=["title"]).to_parquet(ws.path("data/raw.parquet"))
     line = error_line(ws.stage("preprocess", "data/raw.parquet", "data/out.parquet"))
     assert line == "preprocess: error: data/raw.parquet: missing required column(s) title"
 
@@ -236,7 +236,7 @@ def test_17_unknown_genre(ws, prepared):
     frame = pd.read_parquet(prepared)
     frame.loc[3, "genre"] = "Polka"
     error_line(check(ws, write_prepared(ws, frame)))
-    assert ("genre", "isin(known genres)") in failed_checks(ws)
+    assert ("genre", "isin(known genre values)") in failed_checks(ws)
 
 
 def test_18_duplicates_reaching_check_data(ws, prepared):
@@ -246,7 +246,7 @@ def test_18_duplicates_reaching_check_data(ws, prepared):
 
 
 def test_19_all_rows_duplicated_are_dropped_by_preprocess(ws):
-    raw = generate(400, seed=0).drop_duplicates()
+    raw = synthetic_songs(400, seed=0).drop_duplicates()
     pd.concat([raw, raw], ignore_index=True).to_parquet(ws.path("data/raw.parquet"))
     result = ws.stage("preprocess", "data/raw.parquet", "data/out.parquet")
     assert result.returncode == 0

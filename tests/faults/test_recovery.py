@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from music_genre.core.fileio import sha256_file
-from music_genre.data.synthetic import generate
+from support.data import synthetic_songs
 from support.project import clone_project, copy_project, run, set_params, tool_env
 
 pytestmark = pytest.mark.recovery
@@ -48,7 +48,7 @@ def test_failed_repro_then_dvc_checkout_restores_the_good_outputs(tmp_path, synt
     project = clone_project(synthetic_project, tmp_path / "project")
     good = hashes(project)
 
-    bad = generate(2000, seed=1)
+    bad = synthetic_songs(2000, seed=1)
     bad.loc[:5, "tempo"] = 900.0
     bad.to_parquet(tmp_path / "bad.parquet", index=False)
     set_params(project, data__source=str(tmp_path / "bad.parquet"))

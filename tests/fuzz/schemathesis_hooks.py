@@ -2,8 +2,10 @@
 
 The OpenAPI document describes a text/csv body by its rows (objects, like the JSON forms);
 this serializer writes them as CSV with a header row. CSV has no types, so a generated case whose
-only violation is a JSON type (the string "120" as a tempo, the number 5 as a title) cannot be
+only violation is a JSON type (the string "120" as a number, the number 5 as a text) cannot be
 written distinctly: such CSV cases are dropped here and left to the JSON forms, which carry types.
+The column types are the served contract's: $MUSIC_GENRE_CONTRACT, else the project's
+contract.yaml (the one the fuzzed model was trained under).
 """
 
 from __future__ import annotations
@@ -11,14 +13,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import schemathesis
 
-from music_genre.data.features import RAW_DTYPES
-from music_genre.serving.inputs import SONG_COLUMNS
+from music_genre.data.contract import CONTRACT_ENV, Contract, load_contract
 
 CSV = "text/csv"
+PROJECT_CONTRACT = Path(__file__).resolve().parents[2] / "contract.yaml"
+
+
+@cache
+def _contract() -> Contract:
+    return load_contract(os.environ.get(CONTRACT_ENV) or PROJECT_CONTRACT)
 
 
 @schemathesis.serializer(CSV)
@@ -43,8 +53,11 @@ def _cell(value: Any) -> str:
 def _typed_only_in_json(value: Any, column: str) -> bool:
     if value is None:
         return False
-    if RAW_DTYPES[column] == "str":
+    dtype = _contract().columns[column].dtype
+    if dtype == "str":
         return not isinstance(value, str)
+    if dtype == "bool":
+        return not isinstance(value, bool)
     return isinstance(value, str)
 
 
@@ -56,5 +69,5 @@ def filter_case(_context: Any, case: Any) -> bool:
         _typed_only_in_json(row.get(column), column)
         for row in case.body
         if isinstance(row, dict)
-        for column in SONG_COLUMNS
+        for column in _contract().input_columns
     )

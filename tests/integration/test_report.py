@@ -11,11 +11,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from music_genre.cli import main
+from music_genre.cli.main import main
+from music_genre.data.contract import load_contract
 from music_genre.experiments.report.gates import Gate
-from music_genre.experiments.report.sources import PLOTS
+from music_genre.experiments.report.sources import captioned_plots
 from music_genre.experiments.report.writer import write_report
-from support.project import clone_project, run, set_params
+from support.project import PROJECT_ROOT, clone_project, run, set_params
+
+TARGET = load_contract(PROJECT_ROOT / "contract.yaml").target
+PLOTS = captioned_plots(TARGET)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -85,10 +89,10 @@ def test_metrics_old_new_and_delta_come_from_the_two_commits(history, report):
     assert metrics["boosting rounds"] == ["—", f"{rounds:,}", "new"]
 
 
-def test_per_genre_movers_and_the_model_card(report):
+def test_per_class_movers_and_the_model_card(report):
     _, markdown = report
     movers = _rows(markdown, "Metrics")  # the F1 table is the last table of that section
-    section = markdown.split("### Per-genre F1 (test): largest gains and losses\n", 1)[1]
+    section = markdown.split(f"### Per-{TARGET} F1 (test): largest gains and losses\n", 1)[1]
     deltas = [float(m) for m in re.findall(r"\| ([+-]\d\.\d{5}) \|\n", section.split("##")[0])]
     assert 0 < len(deltas) <= 6
     assert deltas == sorted(d for d in deltas if d > 0)[::-1] + sorted(d for d in deltas if d < 0)
@@ -173,7 +177,12 @@ def test_each_plot_is_drawn_as_dvc_yaml_defines_it(history, tmp_path):
     """Template, title and axes from dvc.yaml's `plots:`, not the file's default template."""
     project, base = history
     titles = {}
-    for entry in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]:
+    # dvc.yaml names the per-class plots after the contract (its `vars`), as DVC resolves them.
+    contract = yaml.safe_load((project / "contract.yaml").read_text())
+    text = (project / "dvc.yaml").read_text()
+    for key in ("name", "target"):
+        text = text.replace(f"${{{key}}}", contract[key])
+    for entry in yaml.safe_load(text)["plots"]:
         (plot_id, spec), *_ = entry.items() if isinstance(entry, dict) else [(entry, {})]
         titles[plot_id] = (spec or {}).get("title")
     drawn = []

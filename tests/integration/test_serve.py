@@ -205,9 +205,9 @@ def _answer(connection) -> tuple[int, dict]:
 def _songs_body(rows: int) -> bytes:
     import json
 
-    from music_genre.data.synthetic import generate
+    from support.data import synthetic_songs
 
-    return json.dumps({"songs": as_request_songs(generate(rows, seed=3))}).encode()
+    return json.dumps({"songs": as_request_songs(synthetic_songs(rows, seed=3))}).encode()
 
 
 def test_work_for_a_client_that_has_gone_stops(small_model):

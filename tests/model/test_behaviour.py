@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.data.features import TARGET
 from music_genre.modeling.metrics import predicted_labels
 from music_genre.serving.predict import Predictor
-from support.data import missing_real_data
+from support.data import missing_real_data, songs_contract
 from support.project import PROJECT_ROOT
 
+TARGET = songs_contract().target
 MODEL = PROJECT_ROOT / "models" / "model.joblib"
 TRAIN_SPLIT = PROJECT_ROOT / "data" / "split" / "train.parquet"
 TEST_SPLIT = PROJECT_ROOT / "data" / "split" / "test.parquet"
@@ -120,7 +120,7 @@ def test_the_serving_path_agrees_with_the_batch_path_song_by_song(predictor, tes
         {key: (None if pd.isna(value) else value) for key, value in record.items()}
         for record in songs.to_dict("records")
     ]
-    served = np.vstack([predictor.predict_proba_songs([record]) for record in records])
+    served = np.vstack([predictor.predict_proba_rows([record]) for record in records])
     assert np.array_equal(served, predictor.predict_proba(songs))
 
 

@@ -38,6 +38,7 @@ def _client(predictor: Predictor) -> TestClient:
     drift = DriftSettings.load(
         PROJECT_ROOT / "data" / "reference_profile.json",
         PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
+        predictor.contract,
         predictor.classes,
         window=WINDOW,
         threshold=0.1,

@@ -22,7 +22,6 @@ DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = DVC_YAML["stages"]
 # Package data a module reads at run time (not visible as an import), by the module's path.
 DATA_FILES = {
-    "src/music_genre/data/synthetic.py": ["src/music_genre/data/synthetic_spec.json"],
     "src/music_genre/pipeline/eda.py": ["src/music_genre/pipeline/eda.html.j2"],
 }
 

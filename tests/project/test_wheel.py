@@ -23,7 +23,7 @@ def _pip(*args: str, cwd: Path) -> None:
     )
 
 
-def test_the_wheel_holds_every_module_and_the_synthetic_spec(tmp_path):
+def test_the_wheel_holds_every_module_and_its_templates(tmp_path):
     # Built from a copy (setuptools writes build/ and egg-info beside the sources), offline:
     # the build backend is the pinned setuptools already installed.
     source = tmp_path / "source"
@@ -38,18 +38,22 @@ def test_the_wheel_holds_every_module_and_the_synthetic_spec(tmp_path):
     expected = {
         path.relative_to(PACKAGE.parent).as_posix()
         for path in PACKAGE.rglob("*")
-        if path.suffix in {".py", ".json"} and "__pycache__" not in path.parts
+        if path.suffix in {".py", ".json", ".j2"} and "__pycache__" not in path.parts
     }
-    assert "music_genre/data/synthetic_spec.json" in expected
+    assert "music_genre/pipeline/eda.html.j2" in expected
     assert expected <= names, sorted(expected - names)
 
-    # Installed from the wheel alone (ahead of the editable install on the path), the
-    # generator finds its spec as package data.
+    # Installed from the wheel alone (ahead of the editable install on the path), with no
+    # project around it: the generator draws a table from a contract alone.
     site = tmp_path / "site"
     _pip("install", "--no-deps", "--target", str(site), str(wheel), cwd=tmp_path)
     code = (
         "import music_genre; from music_genre.data.synthetic import generate; "
-        "print(music_genre.__file__); print(len(generate(30, seed=1)))"
+        "from music_genre.data.contract import parse_contract; "
+        "contract = parse_contract({'name': 'items', 'row': 'item', 'target': 'label', 'columns': {"
+        "'label': {'role': 'target', 'dtype': 'str', 'values': ['a', 'b']}, "
+        "'size': {'role': 'numeric', 'dtype': 'float64'}}}); "
+        "print(music_genre.__file__); print(len(generate(30, 1, contract)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

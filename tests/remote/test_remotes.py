@@ -67,9 +67,9 @@ def round_trip(project: Path, clone_dir: Path, env: dict[str, str]) -> Path:
     )
     original = Predictor.load(project / "models" / "model.joblib")
     pulled = Predictor.load(clone / "models" / "model.joblib")
-    from music_genre.data.synthetic import generate
+    from support.data import synthetic_songs
 
-    sample = generate(500, seed=9)
+    sample = synthetic_songs(500, seed=9)
     assert (original.predict_proba(sample) == pulled.predict_proba(sample)).all()
     return clone
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
+from music_genre.data.contract import Contract
+from support.data import songs_contract
 
 
 def free_port() -> int:
@@ -26,9 +27,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def as_request_songs(frame):
-    """Rows as JSON-ready dicts (NaN -> null), only the columns the API accepts."""
-    records = frame[[*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS]].to_dict("records")
+def as_request_songs(frame, contract: Contract | None = None):
+    """Rows as JSON-ready dicts (NaN -> null), only the columns the API accepts (the input
+    columns of `contract`, by default the songs')."""
+    contract = contract or songs_contract()
+    records = frame[list(contract.input_columns)].to_dict("records")
     return [
         {
             key: (None if isinstance(value, float) and math.isnan(value) else value)

@@ -51,7 +51,7 @@ def described(error: BaseException) -> str:
 
 
 def error_key(loc: Iterable[str | int], omit: Container[str | int] = ()) -> str:
-    """Where a pydantic error is, as one dotted key: `train.lightgbm.num_leaves`, `songs.1.tempo`.
+    """Where a pydantic error is, as one dotted key: `train.lightgbm.num_leaves`, `rows.1.price`.
 
     Parts of `loc` in `omit` (FastAPI's `body`, say) are left out.
     """

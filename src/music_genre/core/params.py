@@ -36,20 +36,24 @@ class DataParams(Section):
     # Used only when source is 'synthetic'.
     synthetic_rows: int = Field(default=42_896, ge=1)
     synthetic_seed: int = 0
+    # The per-class statistics the synthetic table is drawn from (a path relative to the
+    # project, written by `music-genre synthetic-spec`); null: drawn from the contract alone.
+    synthetic_spec: str | None = None
 
 
 class CheckDataParams(Section):
     ks_alpha: Fraction
-    # Rows that belong to tracks carrying several genres: counted always, failing the stage
-    # only above this share of the table.
+    # Rows of entities (the contract's groups) whose copies carry several labels: counted
+    # always, failing the stage only above this share of the table.
     max_conflicting_share: float = Field(default=0.15, ge=0.0, le=1.0)
 
 
 class SegregateParams(Section):
     test_size: Fraction
-    # "track": every copy of a track on one side of the test split and of train's validation
-    # split; "none": rows split one by one (the old behaviour, for comparison).
-    group_by: Literal["track", "none"] = "track"
+    # The contract's groups.name: every copy of an entity on one side of the test split and
+    # of train's validation split; "none": rows split one by one (the only choice without
+    # groups). Checked against the contract by segregate and train (data.splits).
+    group_by: str = "none"
 
 
 class TfidfParams(Section):

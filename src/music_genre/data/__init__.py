@@ -1,2 +1,3 @@
-"""The data's vocabulary: columns, genres, the pandera contract, track identity, splits by track,
-quantile profiles and the synthetic generator. Imports only the core."""
+"""The data layer: the contract (the table's columns, classes, text and groups) and what derives
+from it: the pandera schema, group identity, grouped splits, quantile profiles, drift bins and
+the synthetic generator. Imports only the core."""

@@ -3,14 +3,14 @@
 
 The reference profile's n quantiles of a column act as an evenly weighted pseudo-sample of it
 (profile.quantile_levels). Its deciles cut the column into at most DRIFT_BINS bins — fewer where
-quantiles tie, as for instrumentalness' many zeros — and a bin's reference share is the share of
+quantiles tie, as for a column that is mostly zeros — and a bin's reference share is the share of
 the pseudo-sample that falls into it. Values are counted into the same bins, and the population
 stability index (PSI) compares the two sets of shares:
 
     PSI = sum over bins of (actual - expected) * ln(actual / expected)
 
 0 for identical shares; conventionally < 0.1 is "no shift", 0.1-0.25 "moderate", > 0.25 "large".
-Categories (a predicted genre) are bins of their own and use the same `psi`.
+Categories (a predicted class) are bins of their own and use the same `psi`.
 """
 
 from __future__ import annotations

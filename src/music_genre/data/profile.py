@@ -1,8 +1,9 @@
-"""Statistical profiles of a songs table: quantiles of each numeric column, category frequencies.
+"""Statistical profiles of a table: quantiles of each numeric column, category frequencies.
 
 A profile holds statistics only, never rows, so it can be committed to git. The drift check
 compares new data against the committed reference profile; the synthetic generator samples
-from per-genre profiles.
+from per-class profiles. The contract says which columns are profiled: quantiles for the
+columns of numeric dtype (profiled_columns), value shares for category_columns.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.data.features import CATEGORY_COLUMNS, PROFILED_COLUMNS
-
 if TYPE_CHECKING:
     import pandas as pd
+
+    from music_genre.data.contract import Contract
 
 PROFILE_VERSION = 1
 
@@ -24,10 +25,12 @@ def quantile_levels(n_quantiles: int) -> np.ndarray:
     return (np.arange(n_quantiles) + 0.5) / n_quantiles
 
 
-def build_profile(frame: pd.DataFrame, n_quantiles: int, digits: int = 9) -> dict[str, Any]:
+def build_profile(
+    frame: pd.DataFrame, n_quantiles: int, contract: Contract, digits: int = 9
+) -> dict[str, Any]:
     levels = quantile_levels(n_quantiles)
     numeric = {}
-    for column in PROFILED_COLUMNS:
+    for column in contract.profiled_columns:
         values = frame[column].dropna().to_numpy(dtype=float)
         quantiles = np.quantile(values, levels) if len(values) else np.array([])
         numeric[column] = [float(f"{value:.{digits}g}") for value in quantiles]
@@ -36,7 +39,7 @@ def build_profile(frame: pd.DataFrame, n_quantiles: int, digits: int = 9) -> dic
             str(value): round(float(share), digits)
             for value, share in frame[column].value_counts(normalize=True).sort_index().items()
         }
-        for column in CATEGORY_COLUMNS
+        for column in contract.category_columns
     }
     return {
         "version": PROFILE_VERSION,

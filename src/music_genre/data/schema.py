@@ -1,52 +1,40 @@
-"""The pandera schema of the preprocessed songs table: the one place its rules are written."""
+"""The pandera schema of the preprocessed table, derived from the contract.
+
+Each declared column gets its dtype, `in_range` for a declared range, `isin` for declared
+values (the target's are its classes) and not-null unless it is nullable; the text feature is a
+string column. Extra columns are allowed (carried along, never used), duplicate rows are not.
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING
 
 import pandera.pandas as pa
 
-from music_genre.data.features import RAW_DTYPES, TARGET, TEXT_FEATURE
-from music_genre.data.genres import GENRES
-
-# Inclusive value ranges (the original boilerplate's data tests).
-VALUE_RANGES: Final = {
-    "danceability": (0.0, 1.0),
-    "energy": (0.0, 1.0),
-    "speechiness": (0.0, 1.0),
-    "acousticness": (0.0, 1.0),
-    "instrumentalness": (0.0, 1.0),
-    "liveness": (0.0, 1.0),
-    "valence": (0.0, 1.0),
-    "loudness": (-35.0, 5.0),
-    "tempo": (50.0, 250.0),
-    "duration_ms": (20_000, 1_000_000),
-    "key": (0, 11),
-    "time_signature": (1, 5),
-    "mode": (0, 1),
-}
-# Missing in the published data, imputed by the model. Text columns are filled by preprocess.
-NULLABLE_COLUMNS: Final = frozenset({"loudness"})
+if TYPE_CHECKING:
+    from music_genre.data.contract import Contract
 
 
-def _column(name: str, dtype: str) -> pa.Column:
+def _column(name: str, dtype: str, contract: Contract) -> pa.Column:
     checks = []
-    if name in VALUE_RANGES:
-        low, high = VALUE_RANGES[name]
+    if name in contract.value_ranges:
+        low, high = contract.value_ranges[name]
         checks.append(pa.Check.in_range(low, high))
-    if name == TARGET:
-        checks.append(pa.Check.isin(GENRES))
-    return pa.Column(dtype, checks=checks, nullable=name in NULLABLE_COLUMNS)
+    spec = contract.columns.get(name)
+    if spec is not None and spec.values is not None:
+        checks.append(pa.Check.isin(spec.values))
+    return pa.Column(dtype, checks=checks, nullable=name in contract.nullable_columns)
 
 
-def preprocessed_schema() -> pa.DataFrameSchema:
-    """Schema of preprocess's output. Extra columns are allowed (carried along, never used)."""
-    columns = {name: _column(name, dtype) for name, dtype in RAW_DTYPES.items()}
-    columns[TEXT_FEATURE] = _column(TEXT_FEATURE, "str")
+def preprocessed_schema(contract: Contract) -> pa.DataFrameSchema:
+    """Schema of preprocess's output."""
+    columns = {name: _column(name, dtype, contract) for name, dtype in contract.raw_dtypes.items()}
+    if contract.text_feature is not None:
+        columns[contract.text_feature] = _column(contract.text_feature, "str", contract)
     return pa.DataFrameSchema(
         columns,
         strict=False,
         unique=list(columns),
         report_duplicates="exclude_first",
-        name="preprocessed songs",
+        name=f"preprocessed {contract.name}",
     )

@@ -1,49 +1,76 @@
-"""Seeded, stratified splits (segregate's train/test and train's train/validation)."""
+"""Seeded, stratified splits (segregate's train/test and train's train/validation).
+
+params.yaml's `segregate.group_by` names the unit: the contract's `groups.name` keeps every copy
+of an entity on one side; "none" splits rows one by one (the only choice without `groups:`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from music_genre.core.errors import DataValidationError
-from music_genre.data.features import TARGET
+from music_genre.core.errors import DataValidationError, ParamsError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from music_genre.data.contract import Contract
 
-# segregate.group_by: "track" groups the rows of a track; "none" splits rows one by one.
-GROUP_BY_TRACK = "track"
+# segregate.group_by: rows split one by one.
+GROUP_BY_NONE: Final = "none"
+
+
+def group_by_choices(contract: Contract) -> tuple[str, ...]:
+    """The values segregate.group_by may take under `contract`."""
+    if contract.groups is None:
+        return (GROUP_BY_NONE,)
+    return (contract.groups.name, GROUP_BY_NONE)
+
+
+def check_group_by(group_by: str, contract: Contract) -> None:
+    """One line naming params.yaml's segregate.group_by when the contract has no such unit."""
+    choices = group_by_choices(contract)
+    if group_by not in choices:
+        why = "" if contract.groups else " (the contract declares no groups)"
+        raise ParamsError(
+            f"params.yaml: 'segregate.group_by' is {group_by!r}, expected one of: "
+            f"{', '.join(map(repr, choices))}{why}"
+        )
 
 
 def stratified_split(
-    frame: pd.DataFrame, test_size: float, seed: int, what: str = "test"
+    frame: pd.DataFrame, contract: Contract, test_size: float, seed: int, what: str = "test"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split `frame` into (rest, held-out) with every genre in the same proportion in both.
+    """Split `frame` into (rest, held-out) with every class in the same proportion in both.
 
-    Rows are split one by one: copies of a track can land on both sides (see grouped_split).
+    Rows are split one by one: copies of an entity can land on both sides (see grouped_split).
     """
-    return _split_units(frame, frame[TARGET], test_size, seed, what=what, unit="row")
+    target = contract.target
+    return _split_units(frame, frame[target], test_size, seed, target=target, what=what, unit="row")
 
 
 def grouped_split(
-    frame: pd.DataFrame, test_size: float, seed: int, what: str = "test"
+    frame: pd.DataFrame, contract: Contract, test_size: float, seed: int, what: str = "test"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split whole tracks: every copy of a track on one side, stratified by each track's genre.
+    """Split whole entities: every copy on one side, stratified by each entity's label.
 
-    A track's genre for the stratification is the one its copies carry most often, so the
-    genres' shares come out as close to `test_size` as whole tracks allow (split_report).
+    An entity's label for the stratification is the one its copies carry most often, so the
+    classes' shares come out as close to `test_size` as whole entities allow (split_report).
     """
-    from music_genre.data.tracks import track_ids, track_label
+    from music_genre.data.tracks import require_groups, track_ids, track_label
 
-    tracks = track_ids(frame)
+    name = require_groups(contract).name
+    tracks = track_ids(frame, contract)
     units = (
-        frame.assign(track=tracks.to_numpy(), label=track_label(frame, tracks).to_numpy())
-        .drop_duplicates("track")[["track", "label"]]
+        frame[[]]
+        .assign(unit=tracks.to_numpy(), label=track_label(frame, tracks, contract).to_numpy())
+        .drop_duplicates("unit")
         .reset_index(drop=True)
     )
-    _, held_out = _split_units(units, units["label"], test_size, seed, what=what, unit="track")
-    in_held_out = tracks.isin(held_out["track"]).to_numpy()
-    # Rows keep the table's order on each side; the sides follow the seeded split of tracks.
+    _, held_out = _split_units(
+        units, units["label"], test_size, seed, target=contract.target, what=what, unit=name
+    )
+    in_held_out = tracks.isin(held_out["unit"]).to_numpy()
+    # Rows keep the table's order on each side; the sides follow the seeded split of entities.
     return (
         frame[~in_held_out].reset_index(drop=True),
         frame[in_held_out].reset_index(drop=True),
@@ -51,12 +78,19 @@ def grouped_split(
 
 
 def split_by(
-    group_by: str, frame: pd.DataFrame, test_size: float, seed: int, what: str = "test"
+    frame: pd.DataFrame,
+    contract: Contract,
+    group_by: str,
+    test_size: float,
+    seed: int,
+    *,
+    what: str = "test",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The split params.yaml's `segregate.group_by` names (segregate's and train's)."""
-    if group_by == GROUP_BY_TRACK:
-        return grouped_split(frame, test_size, seed, what)
-    return stratified_split(frame, test_size, seed, what)
+    check_group_by(group_by, contract)
+    if group_by == GROUP_BY_NONE:
+        return stratified_split(frame, contract, test_size, seed, what)
+    return grouped_split(frame, contract, test_size, seed, what)
 
 
 def _split_units(
@@ -65,17 +99,18 @@ def _split_units(
     test_size: float,
     seed: int,
     *,
+    target: str,
     what: str,
     unit: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.model_selection import train_test_split
 
     counts = labels.value_counts()
-    too_small = counts[counts < 2].sort_index()  # the first genre by name, not by sort
+    too_small = counts[counts < 2].sort_index()  # the first class by name, not by sort
     if len(too_small):
         raise DataValidationError(
-            f"column '{TARGET}': genre '{too_small.index[0]}' has {too_small.iloc[0]} "
-            f"{unit}(s); a stratified {what} split needs at least 2 per genre"
+            f"column '{target}': {target} '{too_small.index[0]}' has {too_small.iloc[0]} "
+            f"{unit}(s); a stratified {what} split needs at least 2 per {target}"
         )
     try:
         rest, held_out = train_test_split(
@@ -83,31 +118,50 @@ def _split_units(
         )
     except ValueError as error:
         raise DataValidationError(
-            f"column '{TARGET}': cannot make a stratified {what} split of {len(units)} {unit}s "
+            f"column '{target}': cannot make a stratified {what} split of {len(units)} {unit}s "
             f"with {what}_size={test_size} ({error})"
         ) from None
     return rest.reset_index(drop=True), held_out.reset_index(drop=True)
 
 
 def split_report(
-    rest: pd.DataFrame, held_out: pd.DataFrame, group_by: str, what: str = "test"
+    rest: pd.DataFrame,
+    held_out: pd.DataFrame,
+    contract: Contract,
+    group_by: str,
+    what: str = "test",
 ) -> dict[str, Any]:
-    """What a split achieved: rows and tracks per side, shared tracks, each genre's share."""
-    from music_genre.data.tracks import track_ids
+    """What a split achieved: rows (and entities) per side, shared entities, each class's share.
 
-    rest_tracks, held_tracks = set(track_ids(rest)), track_ids(held_out)
-    shared = held_tracks.isin(rest_tracks)
-    held_counts = held_out[TARGET].value_counts()
-    totals = held_counts.add(rest[TARGET].value_counts(), fill_value=0)
-    per_genre = held_counts.reindex(totals.index, fill_value=0) / totals
-    return {
+    The entity entries, named after `groups.name`, are there whenever the contract has groups.
+    """
+    target = contract.target
+    held_counts = held_out[target].value_counts()
+    totals = held_counts.add(rest[target].value_counts(), fill_value=0)
+    per_class = held_counts.reindex(totals.index, fill_value=0) / totals
+    report: dict[str, Any] = {
         "group_by": group_by,
         "rows": {"rest": len(rest), what: len(held_out)},
         f"{what}_share": len(held_out) / max(len(rest) + len(held_out), 1),
-        "tracks": {"rest": len(rest_tracks), what: int(held_tracks.nunique())},
-        f"{what}_rows_whose_track_is_also_in_rest": int(shared.sum()),
-        f"{what}_tracks_also_in_rest": int(held_tracks[shared].nunique()),
-        f"{what}_share_per_genre": {
-            str(genre): round(float(share), 6) for genre, share in sorted(per_genre.items())
+        f"{what}_share_per_{target}": {
+            str(label): round(float(share), 6) for label, share in sorted(per_class.items())
         },
+    }
+    if contract.groups is not None:
+        report.update(_shared_entities(rest, held_out, contract, what))
+    return report
+
+
+def _shared_entities(
+    rest: pd.DataFrame, held_out: pd.DataFrame, contract: Contract, what: str
+) -> dict[str, Any]:
+    from music_genre.data.tracks import require_groups, track_ids
+
+    name = require_groups(contract).name
+    rest_tracks, held_tracks = set(track_ids(rest, contract)), track_ids(held_out, contract)
+    shared = held_tracks.isin(rest_tracks)
+    return {
+        f"{name}s": {"rest": len(rest_tracks), what: int(held_tracks.nunique())},
+        f"{what}_rows_whose_{name}_is_also_in_rest": int(shared.sum()),
+        f"{what}_{name}s_also_in_rest": int(held_tracks[shared].nunique()),
     }

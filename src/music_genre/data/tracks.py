@@ -1,72 +1,92 @@
-"""Track identity: which rows of the table are the same recording, and where they disagree.
+"""Group identity: which rows of the table are the same entity, and where their labels disagree.
 
-The published table has no track id. A track is its audio-feature vector (TRACK_COLUMNS, the
-columns that describe the recording); `title` is the playlist or album it was listed in, so the
-same track appears once per playlist. A table that carries a TRACK_ID_COLUMN uses it instead.
-Splits keep every copy of a track on one side, and check_data and eda report the tracks that
-carry more than one genre.
+The contract's `groups` section names the entity (`groups.name`) and what identifies it: the
+table's own `groups.id_column` when it has one, else the values of `groups.columns` (rows equal
+in all of them are copies of one entity). Splits keep every copy of an entity on one side, and
+check_data and eda report the entities that carry more than one label. The report keys are
+named after the entity: `<name>s`, `repeated_<name>s`, `conflicting_<name>s`, ...
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from music_genre.data.features import TARGET, TRACK_COLUMNS, TRACK_ID_COLUMN
+from music_genre.data.contract import ContractError
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from music_genre.data.contract import Contract, GroupSpec
 
-def track_ids(frame: pd.DataFrame) -> pd.Series:
-    """One id per row, equal for rows of the same track (the table's own id if it has one)."""
+# The working column that holds the group id (never written out).
+_GROUP = "__group__"
+
+
+def require_groups(contract: Contract) -> GroupSpec:
+    """The contract's groups, or one line saying it declares none."""
+    if contract.groups is None:
+        raise ContractError("the contract declares no `groups:` (rows are split one by one)")
+    return contract.groups
+
+
+def track_ids(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    """One id per row, equal for rows of the same entity (the table's own id if it has one)."""
     import pandas as pd
 
-    if TRACK_ID_COLUMN in frame.columns:
-        return frame[TRACK_ID_COLUMN].astype("str").rename("track")
-    # A hash of the feature values (NaN hashes alike), independent of the row order.
-    return pd.util.hash_pandas_object(frame[list(TRACK_COLUMNS)], index=False).rename("track")
+    groups = require_groups(contract)
+    if groups.id_column is not None and groups.id_column in frame.columns:
+        return frame[groups.id_column].astype("str").rename(groups.name)
+    # A hash of the identifying values (NaN hashes alike), independent of the row order.
+    return pd.util.hash_pandas_object(frame[list(groups.columns)], index=False).rename(groups.name)
 
 
-def track_label(frame: pd.DataFrame, tracks: pd.Series) -> pd.Series:
-    """Per row, the genre its track carries most often (ties: the first in name order).
+def track_label(frame: pd.DataFrame, tracks: pd.Series, contract: Contract) -> pd.Series:
+    """Per row, the label its entity carries most often (ties: the first in name order).
 
-    A grouped split stratifies on this: a track with conflicting labels is one unit.
+    A grouped split stratifies on this: an entity with conflicting labels is one unit.
     """
+    target = contract.target
     counts = (
-        frame.assign(track=tracks.to_numpy())
-        .groupby(["track", TARGET], sort=True, observed=True)
+        frame[[target]]
+        .assign(**{_GROUP: tracks.to_numpy()})
+        .groupby([_GROUP, target], sort=True, observed=True)
         .size()
         .reset_index(name="rows")
-        .sort_values(["track", "rows", TARGET], ascending=[True, False, True], kind="stable")
-        .drop_duplicates("track")
-        .set_index("track")[TARGET]
+        .sort_values([_GROUP, "rows", target], ascending=[True, False, True], kind="stable")
+        .drop_duplicates(_GROUP)
+        .set_index(_GROUP)[target]
     )
     return tracks.map(counts)
 
 
-def label_conflicts(frame: pd.DataFrame) -> dict[str, Any]:
-    """How often a track repeats and how often its copies disagree on the genre."""
-    tracks = track_ids(frame)
-    per_track = frame.assign(track=tracks.to_numpy()).groupby("track", sort=False)
+def label_conflicts(frame: pd.DataFrame, contract: Contract) -> dict[str, Any]:
+    """How often an entity repeats and how often its copies disagree on the label."""
+    name = require_groups(contract).name
+    target = contract.target
+    tracks = track_ids(frame, contract)
+    per_track = frame[[target]].assign(**{_GROUP: tracks.to_numpy()}).groupby(_GROUP, sort=False)
     rows_per_track = per_track.size()
-    genres_per_track = per_track[TARGET].nunique()
-    conflicting = genres_per_track[genres_per_track > 1].index
+    labels_per_track = per_track[target].nunique()
+    conflicting = labels_per_track[labels_per_track > 1].index
     conflict_rows = int(rows_per_track.loc[conflicting].sum())
     return {
-        "tracks": len(rows_per_track),
-        "repeated_tracks": int((rows_per_track > 1).sum()),
-        "rows_of_repeated_tracks": int(rows_per_track[rows_per_track > 1].sum()),
-        "conflicting_tracks": len(conflicting),
+        f"{name}s": len(rows_per_track),
+        f"repeated_{name}s": int((rows_per_track > 1).sum()),
+        f"rows_of_repeated_{name}s": int(rows_per_track[rows_per_track > 1].sum()),
+        f"conflicting_{name}s": len(conflicting),
         "conflicting_rows": conflict_rows,
         "conflicting_share": conflict_rows / len(frame) if len(frame) else 0.0,
     }
 
 
-def shared_tracks(frame: pd.DataFrame, genres: list[str]) -> pd.DataFrame:
-    """Genre x genre: how many tracks carry both genres (diagonal: tracks of the genre)."""
+def shared_tracks(frame: pd.DataFrame, labels: list[str], contract: Contract) -> pd.DataFrame:
+    """Label x label: how many entities carry both labels (diagonal: entities of the label)."""
     import pandas as pd
 
-    pairs = frame.assign(track=track_ids(frame).to_numpy())[["track", TARGET]].drop_duplicates()
-    membership = pd.crosstab(pairs["track"], pairs[TARGET]).reindex(columns=genres, fill_value=0)
+    target = contract.target
+    pairs = (
+        frame[[target]].assign(**{_GROUP: track_ids(frame, contract).to_numpy()}).drop_duplicates()
+    )
+    membership = pd.crosstab(pairs[_GROUP], pairs[target]).reindex(columns=labels, fill_value=0)
     matrix = membership.T.dot(membership)
-    return matrix.reindex(index=genres, columns=genres, fill_value=0)
+    return matrix.reindex(index=labels, columns=labels, fill_value=0)

@@ -137,14 +137,14 @@ def apply(params: Params, values: dict[str, Any]) -> Params:
 
 
 def _apply_one(params: Params, values: dict[str, Any], where: str) -> Params:
-    from music_genre.modeling.build import build_pipeline
+    from music_genre.modeling.build import make_estimator
 
     raw = params.model_dump()
     for key, value in values.items():
         set_dotted(raw, key, value)
     try:
         changed = parse_params(raw)
-        build_pipeline(changed.train, changed.tfidf)  # the estimator accepts the value
+        make_estimator(changed.train)  # the estimator accepts the value
     except ParamsError as error:
         raise ParamsError(f"{where}: {str(error).removeprefix('params.yaml: ')}") from None
     return changed

@@ -1,13 +1,14 @@
 """One trial of `music-genre tune`, as a Dask worker (or the tuner itself) runs it.
 
 A trial fits on train's fit part and scores train's grouped validation part exactly as the train
-stage does: the same split function (data.splits.split_by) and the same training recipe
+stage does: the same split (pipeline.train.fit_and_validation) and the same training recipe
 (modeling.recipe.train_model). So the experiment the tuner leaves behind reports the very same
 validation score in metrics/train/metrics.json.
 
-What is costly and shared stays in the process between trials: the split table (TrialData), and
-the fitted TF-IDF/scaling of each `tfidf` setting with the two matrices it makes
-(modeling.recipe.prepare); a trial that changes no preprocessing knob only fits trees.
+What is costly and shared stays in the process between trials: the split table and the contract
+it was read under (TrialData), and the fitted preprocessing of each `tfidf` setting with the two
+matrices it makes (modeling.recipe.prepare); a trial that changes no preprocessing knob only
+fits trees.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.errors import described
 from music_genre.core.params import Params
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET, TRACK_COLUMNS
 from music_genre.modeling.fitting import VALIDATION_CURVE, Prepared, Validation
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from music_genre.data.contract import Contract
 
 # LightGBM's learning rate when params.yaml does not set one.
 DEFAULT_LEARNING_RATE: Final = 0.1
@@ -46,9 +48,11 @@ class StopTrial(Exception):  # noqa: N818 (a signal, not an error)
 
 @dataclass(frozen=True)
 class TrialData:
-    """train's fit and validation parts, split once (what every trial reads)."""
+    """train's fit and validation parts, split once (what every trial reads), and the contract
+    that names their columns (it travels to the workers with them)."""
 
-    token: str  # identifies the table and the split, for the per-process caches
+    token: str  # identifies the table, the contract and the split, for the per-process caches
+    contract: Contract
     fit_features: pd.DataFrame
     fit_target: pd.Series
     validation_features: pd.DataFrame
@@ -59,23 +63,28 @@ class TrialData:
         return Validation(self.validation_features, self.validation_target)
 
 
-def load_trial_data(params: Params, train_path: str) -> TrialData:
-    from music_genre.core.fileio import read_parquet, sha256_file
-    from music_genre.data.splits import split_by
+def load_trial_data(params: Params, train_path: str, contract: Contract | None = None) -> TrialData:
+    """The train split's fit and validation parts, split as the train stage splits them; the
+    contract defaults to the project's (load_contract(): a trial runs in the project)."""
+    from music_genre.core.fileio import sha256_file
+    from music_genre.data.contract import load_contract
+    from music_genre.pipeline.train import fit_and_validation
 
-    columns = [*MODEL_INPUT_COLUMNS, *TRACK_COLUMNS, TARGET]
-    table = read_parquet(train_path, columns=list(dict.fromkeys(columns)))
+    contract = contract or load_contract()
+    inputs, target = list(contract.model_input_columns), contract.target
+    fit_part, validation_part = fit_and_validation(params, contract, train_path)
     group_by = params.segregate.group_by
-    fit_part, validation_part = split_by(
-        group_by, table, params.train.val_size, params.seed, what="validation"
+    identity = (
+        f"{sha256_file(train_path)}:{contract.model_dump_json()}:{group_by}:"
+        f"{params.train.val_size}:{params.seed}"
     )
-    identity = f"{sha256_file(train_path)}:{group_by}:{params.train.val_size}:{params.seed}"
     return TrialData(
         hashlib.sha256(identity.encode()).hexdigest()[:16],
-        fit_part[list(MODEL_INPUT_COLUMNS)],
-        fit_part[TARGET],
-        validation_part[list(MODEL_INPUT_COLUMNS)],
-        validation_part[TARGET],
+        contract,
+        fit_part[inputs],
+        fit_part[target],
+        validation_part[inputs],
+        validation_part[target],
     )
 
 
@@ -91,7 +100,9 @@ def prepared(data: TrialData, params: Params) -> Prepared:
     if key in _PREPARED:
         _PREPARED.move_to_end(key)
         return _PREPARED[key]
-    _PREPARED[key] = prepare(params, data.fit_features, data.fit_target, data.validation)
+    _PREPARED[key] = prepare(
+        params, data.contract, data.fit_features, data.fit_target, data.validation
+    )
     while len(_PREPARED) > KEPT_PREPARATIONS:
         _PREPARED.popitem(last=False)
     return _PREPARED[key]
@@ -147,6 +158,7 @@ def run_trial(
 
     trained = train_model(
         params,
+        data.contract,
         data.fit_features,
         data.fit_target,
         data.validation,

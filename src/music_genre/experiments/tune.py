@@ -34,6 +34,7 @@ from typing import Any, Final, Literal
 from music_genre.core import commands, paths
 from music_genre.core.errors import ParamsError, PipelineError, described
 from music_genre.core.params import Params, TuneParams, load_params, parse_params
+from music_genre.data.contract import load_contract
 from music_genre.experiments.cluster import connect
 from music_genre.experiments.space import (
     Dimension,
@@ -92,7 +93,8 @@ def tune(
     if workers is not None and workers < 1:
         raise ParamsError(f"--workers {workers}: expected 1 or more")
     dimensions = parse_space(params)
-    tuner = Tuner(params, settings, dimensions, load_trial_data(params, train_path), out)
+    data = load_trial_data(params, train_path, load_contract())
+    tuner = Tuner(params, settings, dimensions, data, out)
     print(
         f"study '{settings.study}': {len(dimensions)} parameter(s), {tuner.budget.describe()}, "
         f"metric {settings.metric} on train's validation part",

@@ -4,17 +4,22 @@ params.yaml's train.model names, its keyword arguments checked against the estim
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.errors import ParamsError
 from music_genre.core.estimators import ESTIMATORS, EstimatorSpec
-from music_genre.data.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TEXT_FEATURE
 from music_genre.modeling.threads import resolve_threads
+
+# The preprocessor's blocks (ColumnTransformer names; its output features are `<block>__<name>`).
+NUMERIC_BLOCK: Final = "num"
+CATEGORICAL_BLOCK: Final = "cat"
+TEXT_BLOCK: Final = "text"
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from music_genre.core.params import TfidfParams, TrainParams
+    from music_genre.data.contract import Contract
 
 
 def _estimator_class(spec: EstimatorSpec) -> type:
@@ -73,7 +78,14 @@ def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
     return _estimator_class(spec)(**kwargs), spec
 
 
-def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
+def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -> Pipeline:
+    """The preprocessing of the contract's model inputs, then the estimator.
+
+    One block per kind of input, in this order and left out when the contract has no column of
+    its kind: "num" (median-imputed, scaled), "cat" (most frequent value imputed, ordinal codes;
+    numbers or strings) and "text" (TF-IDF of the composed text feature). Everything else in the
+    frame is dropped.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
@@ -82,30 +94,37 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams) -> Pipeline:
     from music_genre.modeling.text import TopTermsTfidfVectorizer
 
     estimator, spec = make_estimator(train)
-    preprocessor = ColumnTransformer(
-        [
+    blocks: list[tuple[str, Any, Any]] = []
+    if contract.numeric_features:
+        blocks.append(
             (
-                "num",
+                NUMERIC_BLOCK,
                 make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-                list(NUMERIC_FEATURES),
-            ),
+                list(contract.numeric_features),
+            )
+        )
+    if contract.categorical_features:
+        blocks.append(
             (
-                "cat",
+                CATEGORICAL_BLOCK,
                 make_pipeline(
                     SimpleImputer(strategy="most_frequent"),
                     OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),
                 ),
-                list(CATEGORICAL_FEATURES),
-            ),
-            # A scalar column name hands the vectorizer the 1-D array of strings it expects.
-            # Its max_features terms are chosen by a rule no processor can change.
+                list(contract.categorical_features),
+            )
+        )
+    if contract.text_feature is not None:
+        # A scalar column name hands the vectorizer the 1-D array of strings it expects.
+        # Its max_features terms are chosen by a rule no processor can change.
+        blocks.append(
             (
-                "text",
+                TEXT_BLOCK,
                 TopTermsTfidfVectorizer(binary=True, max_features=tfidf.max_features),
-                TEXT_FEATURE,
-            ),
-        ],
-        remainder="drop",
-        sparse_threshold=0.0 if spec.needs_dense else 0.3,
+                contract.text_feature,
+            )
+        )
+    preprocessor = ColumnTransformer(
+        blocks, remainder="drop", sparse_threshold=0.0 if spec.needs_dense else 0.3
     )
     return Pipeline([("preprocessor", preprocessor), ("classifier", estimator)])

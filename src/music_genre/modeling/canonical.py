@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from music_genre.modeling.build import TEXT_BLOCK
+
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
@@ -26,7 +28,8 @@ def canonicalize_for_pickling(pipeline: Pipeline) -> None:
     # sklearn documents it as introspection-only and safe to drop.
     # _stop_words_id caches id(stop_words), a memory address that differs in every process;
     # without it sklearn simply re-checks the stop words once.
-    vectorizer = pipeline.named_steps["preprocessor"].named_transformers_["text"]
+    # A contract without text has no vectorizer.
+    vectorizer = pipeline.named_steps["preprocessor"].named_transformers_.get(TEXT_BLOCK)
     for attribute in ("stop_words_", "_stop_words_id"):
         if hasattr(vectorizer, attribute):
             delattr(vectorizer, attribute)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from music_genre.core.errors import DataValidationError, ParamsError, first_line
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.data.features import TEXT_FEATURE
 from music_genre.modeling.threads import limited_threads, resolve_threads
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from music_genre.data.contract import Contract
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +76,6 @@ def fit(
                 pipeline.fit(features, target)
     except InvalidParameterError as error:
         raise ParamsError(f"params.yaml: train.{model_name}: {error}") from None
-    except ValueError as error:
-        if "empty vocabulary" in str(error):
-            raise DataValidationError(
-                f"column '{TEXT_FEATURE}': no words to build the TF-IDF vocabulary from "
-                "(are title and song_name all empty?)"
-            ) from None
-        raise
     except Exception as error:
         # LightGBM reports a bad parameter value as a LightGBMError from its C++ core.
         if type(error).__name__ != "LightGBMError":
@@ -94,6 +89,23 @@ def fit(
     if "n_jobs" in classifier.get_params():
         classifier.set_params(n_jobs=1)
     return pipeline
+
+
+@contextmanager
+def vocabulary_errors(contract: Contract) -> Iterator[None]:
+    """An empty TF-IDF vocabulary (while fitting the preprocessor) as one line naming the
+    contract's text feature and the text columns it is composed from."""
+    try:
+        yield
+    except ValueError as error:
+        if contract.text is None or "empty vocabulary" not in str(error):
+            raise
+        columns = contract.text_columns
+        verb = "are" if len(columns) > 1 else "is"
+        raise DataValidationError(
+            f"column '{contract.text_feature}': no words to build the TF-IDF vocabulary from "
+            f"({verb} {' and '.join(columns)} all empty?)"
+        ) from None
 
 
 def _fit_with_eval_set(

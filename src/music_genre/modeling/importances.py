@@ -4,26 +4,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from music_genre.data.features import TEXT_FEATURE
+from music_genre.modeling.build import TEXT_BLOCK
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-TEXT_IMPORTANCE_NAME = f"{TEXT_FEATURE} (TF-IDF, summed)"
-# The preprocessor's TF-IDF block (modeling.build names it so): its features are terms.
-TEXT_BLOCK = "text"
-
 PERMUTATION_REPEATS = 3
 PERMUTATION_ROWS = 3000
 
 
-def input_column(feature: str) -> tuple[str, str | None]:
+def text_importance_name(text_feature: str) -> str:
+    """The one entry the TF-IDF block's terms are summed into."""
+    return f"{text_feature} (TF-IDF, summed)"
+
+
+def text_column(pipeline: Pipeline) -> str | None:
+    """The column the model's TF-IDF block reads (the contract's text feature), if it has one."""
+    for name, _, columns in pipeline.named_steps["preprocessor"].transformers:
+        if name == TEXT_BLOCK:
+            return str(columns)
+    return None
+
+
+def input_column(feature: str, text_feature: str | None) -> tuple[str, str | None]:
     """The input column that a preprocessor feature (`get_feature_names_out`) comes from, and its
-    TF-IDF term: `num__tempo` is (tempo, None), `text__love` is (text_feature, love)."""
+    TF-IDF term: `num__<column>` is (<column>, None), `text__<term>` is (text_feature, <term>)."""
     block, _, rest = feature.partition("__")
-    if block == TEXT_BLOCK:
-        return TEXT_FEATURE, rest
+    if block == TEXT_BLOCK and text_feature is not None:
+        return text_feature, rest
     return rest, None
 
 
@@ -32,7 +41,7 @@ def permutation_importances(
 ) -> list[tuple[str, float]]:
     """Mean drop in accuracy when each input column is shuffled (seeded, on a sample of rows).
 
-    For estimators without impurity importances (HistGradientBoosting); text_feature is one
+    For estimators without impurity importances (HistGradientBoosting); the text feature is one
     column here, so the TF-IDF block is judged as a whole.
     """
     from sklearn.inspection import permutation_importance
@@ -55,8 +64,8 @@ def permutation_importances(
 def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], str] | None:
     """The model's own importance per input column, shares summing to 1, and what they measure.
 
-    The TF-IDF block is summed into one entry. None for a model without importances of its
-    own (HistGradientBoosting), which gets permutation importances instead.
+    The TF-IDF block is summed into one entry (text_importance_name). None for a model without
+    importances of its own (HistGradientBoosting), which gets permutation importances instead.
     """
     classifier = pipeline.named_steps["classifier"]
     if not hasattr(classifier, "feature_importances_"):
@@ -66,10 +75,11 @@ def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], st
     kind = getattr(classifier, "importance_type", None)
     measure = "mean decrease in impurity" if kind is None else f"share of the splits' total {kind}"
     names = pipeline.named_steps["preprocessor"].get_feature_names_out()
+    text_feature = text_column(pipeline)
     totals: dict[str, float] = {}
     for name, importance in zip(names, classifier.feature_importances_, strict=True):
-        column, term = input_column(str(name))
-        key = TEXT_IMPORTANCE_NAME if term is not None else column
+        column, term = input_column(str(name), text_feature)
+        key = column if term is None else text_importance_name(column)
         totals[key] = totals.get(key, 0.0) + float(importance)
     grand_total = sum(totals.values()) or 1.0
     shares = sorted(

@@ -42,11 +42,12 @@ def classification_metrics(
 
 
 def per_class_scores(
-    y_true: pd.Series, y_pred: Sequence[str], classes: Sequence[str]
+    y_true: pd.Series, y_pred: Sequence[str], classes: Sequence[str], key: str
 ) -> list[dict[str, Any]]:
-    """Precision, recall, F1, support (true songs) and predicted songs of each genre.
+    """Precision, recall, F1, support (true rows) and predicted rows of each class, the class
+    under `key` (the contract's target).
 
-    The support and predicted counts are the genre mixes of the labels and of the predictions;
+    The support and predicted counts are the class mixes of the labels and of the predictions;
     the server compares live predictions with the latter (serving.monitoring)."""
     from collections import Counter
 
@@ -58,14 +59,14 @@ def per_class_scores(
     predicted = Counter(y_pred)
     return [
         {
-            "genre": genre,
+            key: label,
             "precision": float(p),
             "recall": float(r),
             "f1": float(f),
             "support": int(n),
-            "predicted": predicted[genre],
+            "predicted": predicted[label],
         }
-        for genre, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
+        for label, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
     ]
 
 

@@ -1,5 +1,5 @@
-"""The training recipe: fit and validation frames and params in; the fitted pipeline, its loss
-curves and its validation scores out. No file I/O.
+"""The training recipe: fit and validation frames, params and the contract in; the fitted
+pipeline, its loss curves and its validation scores out. No file I/O.
 
 The train stage (music_genre.pipeline.train) and every trial of the tuner
 (music_genre.experiments.trial) call this one function, so a trial scores exactly what the train
@@ -19,6 +19,7 @@ from music_genre.modeling.fitting import (
     boosting_rounds,
     fit,
     loss_curves,
+    vocabulary_errors,
 )
 from music_genre.modeling.metrics import classification_metrics
 from music_genre.modeling.threads import limited_threads
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from music_genre.core.params import Params
+    from music_genre.data.contract import Contract
 
 
 @dataclass(frozen=True)
@@ -47,18 +49,25 @@ class Trained:
 
 
 def prepare(
-    params: Params, fit_features: pd.DataFrame, fit_target: pd.Series, validation: Validation
+    params: Params,
+    contract: Contract,
+    fit_features: pd.DataFrame,
+    fit_target: pd.Series,
+    validation: Validation,
 ) -> Prepared:
-    """Fit `params`' preprocessing on the fit rows (as Pipeline.fit would) and transform both."""
+    """Fit `params`' preprocessing of the contract's inputs on the fit rows (as Pipeline.fit
+    would) and transform both."""
     from music_genre.modeling.build import build_pipeline
 
-    preprocessor = build_pipeline(params.train, params.tfidf).named_steps["preprocessor"]
-    fit_matrix = preprocessor.fit_transform(fit_features, fit_target)
+    preprocessor = build_pipeline(params.train, params.tfidf, contract).named_steps["preprocessor"]
+    with vocabulary_errors(contract):
+        fit_matrix = preprocessor.fit_transform(fit_features, fit_target)
     return Prepared(preprocessor, fit_matrix, preprocessor.transform(validation.features))
 
 
 def train_model(
     params: Params,
+    contract: Contract,
     fit_features: pd.DataFrame,
     fit_target: pd.Series,
     validation: Validation,
@@ -66,7 +75,8 @@ def train_model(
     callbacks: Sequence[Callable[..., Any]] = (),
     prepared: Prepared | None = None,
 ) -> Trained:
-    """Build the pipeline `params` describe, fit it on the fit rows and score the validation rows.
+    """Build the pipeline `params` and the contract describe, fit it on the fit rows and score
+    the validation rows.
 
     Boosters that take an evaluation set watch the fitted rows and the validation rows every
     round (early stopping on the validation loss; `callbacks` after every round). `prepared`
@@ -75,20 +85,21 @@ def train_model(
     from music_genre.modeling.build import build_pipeline
 
     model = params.train.model
-    pipeline = build_pipeline(params.train, params.tfidf)
+    pipeline = build_pipeline(params.train, params.tfidf, contract)
     boosting = ESTIMATORS[model].takes_eval_set
     if boosting and prepared is None:
-        prepared = prepare(params, fit_features, fit_target, validation)
-    fit(
-        pipeline,
-        fit_features,
-        fit_target,
-        model,
-        params.train.n_threads,
-        validation=validation,
-        callbacks=callbacks,
-        prepared=prepared if boosting else None,
-    )
+        prepared = prepare(params, contract, fit_features, fit_target, validation)
+    with vocabulary_errors(contract):
+        fit(
+            pipeline,
+            fit_features,
+            fit_target,
+            model,
+            params.train.n_threads,
+            validation=validation,
+            callbacks=callbacks,
+            prepared=prepared if boosting else None,
+        )
     classifier = pipeline.named_steps["classifier"]
     with limited_threads(params.train.n_threads):
         proba = (

@@ -1,5 +1,9 @@
 """check_data's logic: the pandera schema (lazily, every failure at once) and a drift test.
 
+The schema is the contract's (data.schema): a declared class that no row carries is named in
+one line before it runs; a table that breaks the contract gets the failure report (column,
+rule, failing values). Label conflicts are counted per entity when the contract has groups.
+
 The drift test compares each numeric column with the committed reference profile by a
 two-sample Kolmogorov-Smirnov test, the profile's quantiles standing in for the reference
 sample. The family-wise alpha is split over the columns with the Šidák correction. Each column's
@@ -14,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from music_genre.data.features import PROFILED_COLUMNS, TARGET, TRACK_COLUMNS
-
 if TYPE_CHECKING:
     import pandas as pd
     import pandera.pandas as pa
+
+    from music_genre.data.contract import Contract
 
 MAX_EXAMPLES = 5
 _UNIQUENESS_CHECK = "multiple_fields_uniqueness"
@@ -51,7 +55,8 @@ def _summarise_failure_cases(cases: pd.DataFrame) -> list[dict[str, Any]]:
     missing = cases["check"] == "column_in_dataframe"
     cases = cases.assign(column=cases["column"].where(~missing, cases["failure_case"]))
     summary = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+    for (name, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+        column = str(name)
         rows = group["index"].dropna()
         if column == _ALL_COLUMNS:
             examples = [f"row {int(index)}" for index in rows.unique()[:MAX_EXAMPLES]]
@@ -59,8 +64,8 @@ def _summarise_failure_cases(cases: pd.DataFrame) -> list[dict[str, Any]]:
             examples = [_show(value) for value in group["failure_case"].unique()[:MAX_EXAMPLES]]
         summary.append(
             {
-                "column": str(column),
-                "check": _readable_check(str(check)),
+                "column": column,
+                "check": _readable_check(str(check), column),
                 "failed_rows": int(rows.nunique()),
                 "examples": examples,
             }
@@ -68,7 +73,7 @@ def _summarise_failure_cases(cases: pd.DataFrame) -> list[dict[str, Any]]:
     return summary
 
 
-def _readable_check(check: str) -> str:
+def _readable_check(check: str, column: str) -> str:
     if check == _UNIQUENESS_CHECK:
         return "no duplicate rows"
     if check == "column_in_dataframe":
@@ -76,7 +81,7 @@ def _readable_check(check: str) -> str:
     if check.startswith("dtype("):
         return f"dtype {check[len('dtype(') : -1].strip(chr(39))}"
     if check.startswith("isin("):
-        return "isin(known genres)"
+        return f"isin(known {column} values)"
     return check
 
 
@@ -92,7 +97,7 @@ def count_schema_checks(schema: pa.DataFrameSchema) -> int:
 
 
 def drift_tests(
-    frame: pd.DataFrame, profile: dict[str, Any], family_alpha: float
+    frame: pd.DataFrame, profile: dict[str, Any], family_alpha: float, contract: Contract
 ) -> dict[str, Any]:
     """KS test of each profiled numeric column of `frame` against the reference quantiles."""
     import pandas as pd
@@ -102,7 +107,7 @@ def drift_tests(
 
     columns = [
         column
-        for column in PROFILED_COLUMNS
+        for column in contract.profiled_columns
         if column in frame.columns
         and column in profile["numeric"]
         and pd.api.types.is_numeric_dtype(frame[column])
@@ -134,16 +139,23 @@ def drift_tests(
     }
 
 
-def track_checks(frame: pd.DataFrame, max_conflicting_share: float) -> dict[str, Any] | None:
-    """Repeated tracks and label conflicts (tracks whose copies carry different genres).
+def track_checks(
+    frame: pd.DataFrame, max_conflicting_share: float, contract: Contract
+) -> dict[str, Any] | None:
+    """Repeated entities and label conflicts (entities whose copies carry different labels).
 
-    None when the columns that identify a track are not there (the schema reports that).
+    None without groups in the contract, or when the columns that identify an entity are not
+    there (the schema reports that).
     """
     from music_genre.data.tracks import label_conflicts
 
-    if frame.empty or not {*TRACK_COLUMNS, TARGET} <= set(frame.columns):
+    groups = contract.groups
+    if groups is None or frame.empty or contract.target not in frame.columns:
         return None
-    return {**label_conflicts(frame), "max_conflicting_share": max_conflicting_share}
+    has_id = groups.id_column is not None and groups.id_column in frame.columns
+    if not has_id and not set(groups.columns) <= set(frame.columns):
+        return None
+    return {**label_conflicts(frame, contract), "max_conflicting_share": max_conflicting_share}
 
 
 def check_table(
@@ -151,22 +163,24 @@ def check_table(
     profile: dict[str, Any],
     family_alpha: float,
     max_conflicting_share: float = 1.0,
+    *,
+    contract: Contract,
 ) -> dict[str, Any]:
     """Run every check and return the machine-readable report (nothing is raised here).
 
-    Label conflicts are always counted; they fail the table only above
-    `max_conflicting_share` of its rows.
+    Label conflicts are always counted when the contract has groups; they fail the table only
+    above `max_conflicting_share` of its rows. The report names them `<groups.name>s`.
     """
     from music_genre.data.schema import preprocessed_schema
 
-    schema = preprocessed_schema()
+    schema = preprocessed_schema(contract)
     failures = schema_failures(frame, schema)
     if frame.empty:
         failures.insert(
             0,
             {"column": _ALL_COLUMNS, "check": "at least one row", "failed_rows": 0, "examples": []},
         )
-    drift = drift_tests(frame, profile, family_alpha)
+    drift = drift_tests(frame, profile, family_alpha, contract)
     for result in drift["columns"]:
         if not result["passed"]:
             failures.append(
@@ -179,28 +193,35 @@ def check_table(
                     "examples": [f"D={result['statistic']:.3f}"],
                 }
             )
-    tracks = track_checks(frame, max_conflicting_share)
+    tracks = track_checks(frame, max_conflicting_share, contract)
     if tracks is not None and tracks["conflicting_share"] > max_conflicting_share:
-        failures.append(
-            {
-                "column": TARGET,
-                "check": (
-                    f"label conflicts: {tracks['conflicting_share']:.1%} of rows are tracks "
-                    f"with several genres > {max_conflicting_share:.1%}"
-                ),
-                "failed_rows": tracks["conflicting_rows"],
-                "examples": [f"{tracks['conflicting_tracks']} tracks"],
-            }
-        )
-    # + the row-count check and the label-conflict check
-    total = count_schema_checks(schema) + len(drift["columns"]) + 2
-    return {
+        failures.append(_conflict_failure(tracks, max_conflicting_share, contract))
+    # + the row-count check and, with groups, the label-conflict check
+    total = count_schema_checks(schema) + len(drift["columns"]) + 1 + (contract.groups is not None)
+    report = {
         "passed": not failures,
         "rows": len(frame),
         "checks": {"total": total, "failed": len(failures), "passed": total - len(failures)},
         "failures": failures,
         "drift": drift,
-        "tracks": tracks,
+    }
+    if contract.groups is not None:
+        report[f"{contract.groups.name}s"] = tracks
+    return report
+
+
+def _conflict_failure(
+    tracks: dict[str, Any], max_conflicting_share: float, contract: Contract
+) -> dict[str, Any]:
+    name = contract.groups.name if contract.groups else "group"
+    return {
+        "column": contract.target,
+        "check": (
+            f"label conflicts: {tracks['conflicting_share']:.1%} of rows are {name}s "
+            f"with more than one {contract.target} > {max_conflicting_share:.1%}"
+        ),
+        "failed_rows": tracks["conflicting_rows"],
+        "examples": [f"{tracks[f'conflicting_{name}s']} {name}s"],
     }
 
 
@@ -227,13 +248,26 @@ def check_file(
     report_path: str,
     family_alpha: float,
     max_conflicting_share: float = 1.0,
+    *,
+    contract: Contract,
 ) -> dict[str, Any]:
-    """Check a table, write the report, and raise with the failure table if anything failed."""
+    """Check a table, write the report, and raise with the failure table if anything failed.
+
+    A declared class that no row carries stops it first, in one line, with no report.
+    """
     from music_genre.core.errors import DataValidationError
     from music_genre.core.fileio import read_json, read_parquet, write_json
 
     frame = read_parquet(table_path)
-    report = check_table(frame, read_json(profile_path), family_alpha, max_conflicting_share)
+    if not frame.empty and contract.target in frame.columns:
+        contract.require_classes(frame[contract.target], table_path)
+    report = check_table(
+        frame,
+        read_json(profile_path),
+        family_alpha,
+        max_conflicting_share,
+        contract=contract,
+    )
     write_json(report, report_path)
     counts = report["checks"]
     if not report["passed"]:

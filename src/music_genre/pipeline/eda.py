@@ -1,8 +1,10 @@
 """The exploratory data analysis of the preprocessed table, as pictures and one HTML report.
 
-It replaces the original boilerplate's notebooks (class balance, missing values, feature
-distributions, loudness imputation, genre clusters) with a stage that re-runs whenever the data
-changes. Everything is deterministic: same table, same bytes.
+Class balance, missing values, per-class distributions, correlations, a 2-D projection and,
+when the contract declares groups, the label conflicts between copies of an entity: a stage
+that re-runs whenever the data or the contract changes. Every caption is computed from the data
+and the contract (which columns, classes and entity there are); a figure the table cannot have
+(no numeric column, no groups) is left out. Deterministic: same table, same bytes.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_genre.core.fileio import atomic_path, write_json
-from music_genre.data.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, RAW_COLUMNS, TARGET
-from music_genre.data.tracks import label_conflicts, shared_tracks
+from music_genre.pipeline import eda_figures as figures
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from music_genre.data.contract import Contract
+
 log = logging.getLogger(__name__)
 
-PNG_METADATA = {"Software": None}  # no version string: the bytes depend on the data only
 # The page, beside this module (package data; dvc.yaml lists it as the stage's dependency).
 TEMPLATE = "eda.html.j2"
+# A class whose rows miss a column at least this often "misses it entirely" in the caption.
+ALL_MISSING = 0.99
+# Classes named in one sentence before they are only counted.
+MAX_NAMED = 8
 
 
 @dataclass(frozen=True)
@@ -35,12 +41,12 @@ class PageFigure:
     figure: Figure
 
 
-def genre_counts(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    # Most songs first, genres with as many songs in name order (no sort algorithm decides).
-    counts = frame[TARGET].value_counts()
+def class_counts(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    """Rows per class, most first; classes with as many rows in name order."""
+    counts = frame[contract.target].value_counts()
     return [
-        {"genre": str(genre), "songs": int(count)}
-        for genre, count in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+        {contract.target: str(label), contract.name: int(count)}
+        for label, count in sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
     ]
 
 
@@ -51,215 +57,252 @@ def missing_values(raw_missing: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def genre_separation(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Share of each numeric feature's variance explained by genre (eta squared), descending."""
+def numeric_inputs(frame: pd.DataFrame, contract: Contract) -> list[str]:
+    """The model's input columns of numeric dtype (numeric features, integer categories)."""
+    import pandas as pd
+
+    inputs = (*contract.numeric_features, *contract.categorical_features)
+    return [column for column in inputs if pd.api.types.is_numeric_dtype(frame[column])]
+
+
+def class_separation(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    """Share of each numeric input's variance explained by the class (eta squared), descending."""
+    target = contract.target
     rows = []
-    for column in (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES):
-        values = frame[[column, TARGET]].dropna()
+    for column in numeric_inputs(frame, contract):
+        values = frame[[column, target]].dropna()
         grand = values[column].mean()
-        groups = values.groupby(TARGET)[column]
+        groups = values.groupby(target)[column]
         between = float((groups.count() * (groups.mean() - grand) ** 2).sum())
         total = float(((values[column] - grand) ** 2).sum())
         rows.append({"feature": column, "eta_squared": round(between / total, 6) if total else 0.0})
     return sorted(rows, key=lambda row: (-row["eta_squared"], row["feature"]))
 
 
-def _figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def _labelled_bars(
-    rows: list[dict[str, Any]],
-    *,
-    name: str,
-    value: str,
-    label: str,
-    title: str,
-    xlabel: str,
-    colour: str,
-    height: float,
-) -> Figure:
-    """Horizontal bars, first row on top, each bar labelled with its value."""
-    figure = _figure(9, height)
-    axes = figure.subplots()
-    names = [row[name] for row in rows][::-1]
-    values = [row[value] for row in rows][::-1]
-    axes.barh(names, values, color=colour)
-    for y, amount in enumerate(values):
-        axes.text(amount, y, " " + label.format(amount), va="center", fontsize=9)
-    axes.set_xlabel(xlabel)
-    axes.set_xlim(0, max(max(values) * 1.18, 1))
-    axes.set_title(title)
-    return figure
+# --- captions, from the numbers ---------------------------------------------------------------
+def _named(labels: list[str], total: int) -> str:
+    listed = f": {', '.join(labels)}" if len(labels) <= MAX_NAMED else ""
+    return f"{len(labels)} of the {total} classes{listed}"
 
 
-def genre_counts_figure(counts: list[dict[str, Any]]) -> Figure:
-    return _labelled_bars(
-        counts,
-        name="genre",
-        value="songs",
-        label="{:,}",
-        title="Songs per genre",
-        xlabel="songs (after removing duplicates)",
-        colour="tab:blue",
-        height=6,
+def counts_caption(counts: list[dict[str, Any]], contract: Contract) -> str:
+    head = f"{contract.name.capitalize()} per {contract.target}"
+    if len(counts) < 2:
+        return f"{head}: a single class in the table."
+    top, bottom = counts[0], counts[-1]
+    ratio = top[contract.name] / bottom[contract.name]
+    balance = "imbalanced" if ratio >= 1.5 else "balanced"
+    return (
+        f"{head}: the classes are {balance} ({top[contract.target]} has {ratio:.1f}x the "
+        f"{contract.name} of {bottom[contract.target]})."
     )
 
 
-def missing_values_figure(missing: list[dict[str, Any]]) -> Figure:
-    return _labelled_bars(
-        missing,
-        name="column",
-        value="missing_percent",
-        label="{:.1f}%",
-        title="Missing values per column (raw table)",
-        xlabel="missing values in the raw table (%)",
-        colour="tab:orange",
-        height=5,
+def missing_caption(raw: pd.DataFrame, contract: Contract) -> str:
+    """Which columns miss values, how often, and the classes that miss a column entirely."""
+    head = "Missing values per column of the raw table"
+    shares = raw.isna().mean()
+    missing = sorted(
+        ((str(column), float(share)) for column, share in shares.items() if share > 0),
+        key=lambda item: (-item[1], item[0]),
     )
-
-
-def distributions_figure(frame: pd.DataFrame) -> Figure:
-    columns = [*NUMERIC_FEATURES]
-    genres = sorted(frame[TARGET].unique())
-    n_cols = 2
-    n_rows = (len(columns) + n_cols - 1) // n_cols
-    figure = _figure(15, 4.2 * n_rows)
-    axes_grid = figure.subplots(n_rows, n_cols, squeeze=False)
-    grouped = frame.groupby(TARGET)
-    for axes, column in zip(axes_grid.flat, columns, strict=False):
-        data = [grouped.get_group(genre)[column].dropna().to_numpy() for genre in genres]
-        axes.boxplot(
-            data,
-            tick_labels=genres,
-            showfliers=False,
-            patch_artist=True,
-            boxprops={"facecolor": "lightsteelblue"},
-            medianprops={"color": "black"},
-        )
-        axes.set_title(column)
-        axes.tick_params(axis="x", labelrotation=60, labelsize=8)
-    for axes in list(axes_grid.flat)[len(columns) :]:
-        axes.set_visible(False)
-    figure.suptitle(
-        "Per-genre distributions of the numeric features (boxes: quartiles; "
-        "whiskers: 1.5 IQR; outliers hidden)"
-    )
-    return figure
-
-
-def correlation_figure(frame: pd.DataFrame) -> Figure:
-    columns = [*NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "mode"]
-    correlation = frame[columns].corr(method="spearman")
-    figure = _figure(10, 8.5)
-    axes = figure.subplots()
-    image = axes.imshow(correlation.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-    axes.set_xticks(range(len(columns)), columns, rotation=60, ha="right")
-    axes.set_yticks(range(len(columns)), columns)
-    for i in range(len(columns)):
-        for j in range(len(columns)):
-            value = correlation.iloc[i, j]
-            axes.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if abs(value) > 0.6 else "black",
+    if not missing:
+        return f"{head}: none, every column is complete."
+    target = contract.target
+    per_class = raw.drop(columns=[target]).isna().groupby(raw[target]).mean()
+    parts = []
+    for column, share in missing:
+        part = f"{column} in {share:.1%} of the rows"
+        if column in per_class.columns:
+            whole = sorted(
+                str(label) for label in per_class.index[per_class[column] >= ALL_MISSING]
             )
-    figure.colorbar(image, ax=axes, shrink=0.8, label="Spearman correlation")
-    axes.set_title("Feature correlations")
-    return figure
+            if whole and len(whole) < len(per_class):
+                part += f" (all the rows of {_named(whole, len(per_class))})"
+        parts.append(part)
+    return f"{head}: " + "; ".join(parts) + "."
 
 
-def projection_figure(frame: pd.DataFrame, sample_rows: int, seed: int) -> Figure:
-    """PCA of the standardised numeric features (fitted on every row), a seeded sample drawn."""
+def separation_summary(separation: list[dict[str, Any]], contract: Contract) -> str:
+    if not separation:
+        return f"No numeric input column to compare with {contract.target}."
+    top = ", ".join(f"{row['feature']} ({row['eta_squared']:.2f})" for row in separation[:3])
+    text = f"{contract.target} explains most of the variance of {top}"
+    if len(separation) > 3:
+        last = separation[-1]
+        text += f"; least of {last['feature']} ({last['eta_squared']:.2f})"
+    return text + "."
+
+
+def correlation_caption(correlation: pd.DataFrame) -> str:
+    columns = list(correlation.columns)
+    pairs = [
+        (abs(float(correlation.iloc[i, j])), columns[i], columns[j], float(correlation.iloc[i, j]))
+        for i in range(len(columns))
+        for j in range(i + 1, len(columns))
+        if correlation.iloc[i, j] == correlation.iloc[i, j]  # not NaN
+    ]
+    if not pairs:
+        return "Spearman correlations between the features."
+    _, left, right, value = max(pairs, key=lambda pair: (pair[0], pair[1], pair[2]))
+    return (
+        "Spearman correlations between the features; the strongest: "
+        f"{left} and {right} ({value:.2f})."
+    )
+
+
+def projection_caption(points: Any, explained: Any, labels: Any, contract: Contract) -> str:
+    """The two components' variance, and how often the nearest class centre on them is the
+    row's own class (computed on every row)."""
     import numpy as np
-    from sklearn.decomposition import PCA
 
-    values = frame[list(NUMERIC_FEATURES)]
-    values = values.fillna(values.median())
-    scaled = ((values - values.mean()) / values.std(ddof=0)).to_numpy()
-    pca = PCA(n_components=2, svd_solver="full").fit(scaled)
-    # Each axis points to its largest entry, so every run (and processor) draws it alike.
-    components = pca.components_
-    signs = np.sign(components[[0, 1], np.abs(components).argmax(axis=1)])
-    points = pca.transform(scaled) * signs
-    explained = pca.explained_variance_ratio_
-    rng = np.random.default_rng(seed)
-    shown = rng.choice(len(points), size=min(sample_rows, len(points)), replace=False)
-    figure = _figure(11, 8)
-    axes = figure.subplots()
-    genres = sorted(frame[TARGET].unique())
-    colours = _genre_colours(len(genres))
-    labels = frame[TARGET].to_numpy()[shown]
-    for genre, colour in zip(genres, colours, strict=True):
-        mask = labels == genre
-        axes.scatter(
-            points[shown][mask, 0],
-            points[shown][mask, 1],
-            s=6,
-            alpha=0.6,
-            color=colour,
-            label=genre,
+    classes = sorted(set(labels))
+    centres = np.array([points[labels == label].mean(axis=0) for label in classes])
+    distances = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    nearest = np.array(classes, dtype=object)[distances.argmin(axis=1)]
+    own = {label: float((nearest[labels == label] == label).mean()) for label in classes}
+    ranked = sorted(own.items(), key=lambda item: (-item[1], item[0]))
+    best = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[:2])
+    worst = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[-2:][::-1])
+    return (
+        f"PCA projection of the standardised numeric features, coloured by {contract.target}: "
+        f"the two components explain {explained[0]:.0%} and {explained[1]:.0%} of the "
+        f"variance. Placed at the nearest class centre on them, "
+        f"{float((nearest == labels).mean()):.0%} of the rows land in their own class "
+        f"(chance: {1 / len(classes):.0%}); best separated {best}; least {worst}."
+    )
+
+
+def conflicts_caption(conflicts: dict[str, Any], contract: Contract) -> str:
+    entity = contract.groups.name if contract.groups else "group"
+    return (
+        f"Label conflicts: {conflicts[f'conflicting_{entity}s']:,} {entity}s carry more than "
+        f"one {contract.target} ({conflicts['conflicting_rows']:,} rows, "
+        f"{conflicts['conflicting_share']:.1%} of the table); each cell counts the {entity}s "
+        "listed under both classes."
+    )
+
+
+# --- the page ---------------------------------------------------------------------------------
+def correlation_columns(frame: pd.DataFrame, contract: Contract) -> list[str]:
+    """The numeric inputs, then the other columns of numeric dtype (never the target)."""
+    columns = numeric_inputs(frame, contract)
+    rest = [
+        column
+        for column in contract.profiled_columns
+        if column not in columns and column != contract.target
+    ]
+    return [*columns, *rest]
+
+
+def page_figures(
+    frame: pd.DataFrame,
+    raw: pd.DataFrame,
+    tables: dict[str, Any],
+    contract: Contract,
+    *,
+    sample_rows: int,
+    seed: int,
+) -> list[PageFigure]:
+    """The page's figures in order, each with its caption; those the table cannot have are
+    left out."""
+    target = contract.target
+    counts = tables[f"{target}_counts"]
+    page = [
+        PageFigure(
+            f"{target}_counts",
+            counts_caption(counts, contract),
+            figures.counts_figure(counts, contract),
+        ),
+        PageFigure(
+            "missing_values",
+            missing_caption(raw, contract),
+            figures.missing_values_figure(tables["missing_values"]),
+        ),
+        *numeric_figures(frame, tables, contract, sample_rows=sample_rows, seed=seed),
+    ]
+    conflicts = tables.get("label_conflicts")
+    if conflicts is not None:
+        from music_genre.data.tracks import shared_tracks
+
+        matrix = shared_tracks(frame, [row[target] for row in counts], contract)
+        page.append(
+            PageFigure(
+                "shared_tracks",
+                conflicts_caption(conflicts, contract),
+                figures.shared_tracks_figure(matrix, contract),
+            )
         )
-    axes.set_xlabel(f"PC1 ({explained[0]:.0%} of variance)")
-    axes.set_ylabel(f"PC2 ({explained[1]:.0%} of variance)")
-    axes.set_title(f"Songs on the first two principal components ({len(shown):,} sampled)")
-    axes.legend(markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return figure
+    return page
 
 
-def shared_tracks_figure(matrix: pd.DataFrame) -> Figure:
-    """Genre x genre: tracks listed under both genres (the diagonal, a genre with itself, blank)."""
+def numeric_figures(
+    frame: pd.DataFrame, tables: dict[str, Any], contract: Contract, *, sample_rows: int, seed: int
+) -> list[PageFigure]:
+    """Distributions (one numeric feature or more), correlations (two numeric columns or
+    more) and the projection (two numeric features or more)."""
     import numpy as np
 
-    counts = matrix.to_numpy(dtype=float, copy=True)
-    np.fill_diagonal(counts, np.nan)
-    genres = list(matrix.index)
-    figure = _figure(11, 9.5)
-    axes = figure.subplots()
-    image = axes.imshow(counts, cmap="Oranges")
-    axes.set_xticks(range(len(genres)), genres, rotation=60, ha="right")
-    axes.set_yticks(range(len(genres)), genres)
-    top = np.nanmax(counts) if np.isfinite(counts).any() else 0
-    for i in range(len(genres)):
-        for j in range(len(genres)):
-            if i != j and counts[i, j] > 0:
-                axes.text(
-                    j,
-                    i,
-                    f"{int(counts[i, j])}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if counts[i, j] > 0.6 * top else "black",
-                )
-    figure.colorbar(image, ax=axes, shrink=0.8, label="tracks carrying both genres")
-    axes.set_title("Label conflicts: tracks (same audio features) listed under two genres")
-    return figure
+    target = contract.target
+    numeric = list(contract.numeric_features)
+    page = []
+    if numeric:
+        separation = separation_summary(tables[f"{target}_separation"], contract)
+        page.append(
+            PageFigure(
+                "feature_distributions",
+                f"Per-{target} distributions of the numeric features; {separation}",
+                figures.distributions_figure(frame, numeric, contract),
+            )
+        )
+    correlated = correlation_columns(frame, contract)
+    if len(correlated) >= 2:
+        correlation = frame[correlated].corr(method="spearman")
+        page.append(
+            PageFigure(
+                "correlations",
+                correlation_caption(correlation),
+                figures.correlation_figure(correlation),
+            )
+        )
+    if len(numeric) >= 2:
+        points, explained = figures.principal_components(frame, numeric)
+        labels = frame[target].astype("str").to_numpy(dtype=object)
+        rng = np.random.default_rng(seed)
+        shown = rng.choice(len(points), size=min(sample_rows, len(points)), replace=False)
+        page.append(
+            PageFigure(
+                "projection",
+                projection_caption(points, explained, labels, contract),
+                figures.projection_figure(points, explained, labels, shown, contract),
+            )
+        )
+    return page
 
 
-def _genre_colours(count: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab20"]
-    return [palette(index) for index in range(count)]
-
-
-def save_png(figure: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", metadata=PNG_METADATA)
+def group_description(frame: pd.DataFrame, contract: Contract) -> str | None:
+    """What makes rows one entity, for the page (None without groups)."""
+    groups = contract.groups
+    if groups is None:
+        return None
+    if groups.id_column is not None and groups.id_column in frame.columns:
+        what = f"its {groups.id_column}"
+    elif len(groups.columns) <= 3:
+        what = f"its values of {', '.join(groups.columns)}"
+    else:
+        what = f"its values of the {len(groups.columns)} columns of the contract's groups"
+    return (
+        f"A {groups.name} is {what}; the table can hold several copies of one {groups.name}, "
+        f"sometimes under another {contract.target}. Splits keep every copy of a "
+        f"{groups.name} on one side."
+    )
 
 
 def page_html(
-    figures: list[PageFigure],
-    summary: pd.DataFrame,
-    separation: list[dict[str, Any]],
-    conflicts: dict[str, Any],
+    page: list[PageFigure],
+    frame: pd.DataFrame,
+    tables: dict[str, Any],
+    contract: Contract,
     image_dir: Path,
 ) -> str:
     """One self-contained page (eda.html.j2, beside this module): every PNG embedded, so it opens
@@ -267,106 +310,86 @@ def page_html(
     from jinja2 import Environment, FileSystemLoader
     from markupsafe import Markup
 
+    columns = numeric_inputs(frame, contract) or list(contract.categorical_features)
+    # pandas escapes its own HTML of the numbers and column names.
+    summary = (
+        frame[columns].describe().T.to_html(float_format=lambda value: f"{value:.4g}", border=0)
+        if columns
+        else ""
+    )
+    conflicts = tables.get("label_conflicts")
     environment = Environment(
         loader=FileSystemLoader(Path(__file__).parent),
         autoescape=True,
         keep_trailing_newline=True,
     )
     return environment.get_template(TEMPLATE).render(
-        # pandas escapes its own HTML of the numbers and column names.
-        summary_table=Markup(  # nosec B704
-            summary.to_html(float_format=lambda value: f"{value:.4g}", border=0)
-        ),
-        separation=separation,
-        conflicts=[(name.replace("_", " "), f"{value:.4g}") for name, value in conflicts.items()],
+        name=contract.name.capitalize(),
+        table=contract.name,
+        target=contract.target,
+        entity=contract.groups.name if contract.groups else None,
+        groups=group_description(frame, contract),
+        summary_table=Markup(summary),  # nosec B704
+        separation=tables[f"{contract.target}_separation"],
+        separation_summary=separation_summary(tables[f"{contract.target}_separation"], contract),
+        conflicts=[(name.replace("_", " "), f"{value:.4g}") for name, value in conflicts.items()]
+        if conflicts is not None
+        else None,
         figures=[
             {
                 "name": item.name,
                 "caption": item.caption,
                 "data": base64.b64encode((image_dir / f"{item.name}.png").read_bytes()).decode(),
             }
-            for item in figures
+            for item in page
         ],
     )
 
 
+def eda_tables(frame: pd.DataFrame, raw: pd.DataFrame, contract: Contract) -> dict[str, Any]:
+    """The tables written under data/: class counts, missing values, class separation and,
+    with groups, the label conflicts."""
+    from music_genre.data.tracks import label_conflicts
+
+    raw_missing = {column: float(raw[column].isna().mean()) for column in raw.columns}
+    tables: dict[str, Any] = {
+        f"{contract.target}_counts": class_counts(frame, contract),
+        "missing_values": missing_values(raw_missing),
+        f"{contract.target}_separation": class_separation(frame, contract),
+    }
+    if contract.groups is not None:
+        tables["label_conflicts"] = label_conflicts(frame, contract)
+    return tables
+
+
 def run_eda(
-    prepared_path: str, raw_path: str, output_dir: str, sample_rows: int, seed: int
+    prepared_path: str,
+    raw_path: str,
+    output_dir: str,
+    sample_rows: int,
+    seed: int,
+    *,
+    contract: Contract,
 ) -> dict[str, Any]:
     """The stage: the tables under data/, the figures under images/ and the EDA page."""
     from music_genre.core.fileio import read_parquet
 
-    frame = read_parquet(prepared_path, columns=[*RAW_COLUMNS])
+    frame = read_parquet(prepared_path, columns=[*contract.raw_columns])
     # Read like every other table, so a bad file gets the same one-line error.
-    raw = read_parquet(raw_path)
-    raw_missing = {column: float(raw[column].isna().mean()) for column in raw.columns}
+    raw = read_parquet(raw_path, columns=[contract.target])
     out = Path(output_dir)
-    tables: dict[str, Any] = {
-        "genre_counts": genre_counts(frame),
-        "missing_values": missing_values(raw_missing),
-        "genre_separation": genre_separation(frame),
-        "label_conflicts": label_conflicts(frame),
-    }
+    tables = eda_tables(frame, raw, contract)
     for name, table in tables.items():
         write_json(table, out / "data" / f"{name}.json")
-    figures = page_figures(frame, tables, sample_rows, seed)
-    for item in figures:
-        save_png(item.figure, out / "images" / f"{item.name}.png")
-    summary = frame[[*NUMERIC_FEATURES, *CATEGORICAL_FEATURES]].describe().T
-    page = page_html(
-        figures, summary, tables["genre_separation"], tables["label_conflicts"], out / "images"
-    )
+    page = page_figures(frame, raw, tables, contract, sample_rows=sample_rows, seed=seed)
+    for item in page:
+        figures.save_png(item.figure, out / "images" / f"{item.name}.png")
+    html = page_html(page, frame, tables, contract, out / "images")
     with atomic_path(out / "report.html") as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    log.info("EDA of %d songs written to %s", len(frame), out)
+        tmp.write_text(html, encoding="utf-8")
+    log.info("EDA of %d %s written to %s", len(frame), contract.name, out)
     return {
-        "counts": tables["genre_counts"],
-        "separation": tables["genre_separation"],
-        "conflicts": tables["label_conflicts"],
+        "counts": tables[f"{contract.target}_counts"],
+        "separation": tables[f"{contract.target}_separation"],
+        "conflicts": tables.get("label_conflicts"),
     }
-
-
-def page_figures(
-    frame: pd.DataFrame, tables: dict[str, Any], sample_rows: int, seed: int
-) -> list[PageFigure]:
-    """The page's figures in order, each with its caption."""
-    counts, conflicts = tables["genre_counts"], tables["label_conflicts"]
-    return [
-        PageFigure(
-            "genre_counts",
-            "Songs per genre: the classes are imbalanced "
-            f"({counts[0]['genre']} has {counts[0]['songs'] / counts[-1]['songs']:.1f}x "
-            f"the songs of {counts[-1]['genre']}).",
-            genre_counts_figure(counts),
-        ),
-        PageFigure(
-            "missing_values",
-            "Missing values per column of the raw table: loudness is "
-            "missing for about a fifth of the songs, title for the hip-hop genres and "
-            "song_name for the electronic ones.",
-            missing_values_figure(tables["missing_values"]),
-        ),
-        PageFigure(
-            "feature_distributions",
-            "Per-genre distributions of the numeric features.",
-            distributions_figure(frame),
-        ),
-        PageFigure(
-            "correlations", "Spearman correlations between the features.", correlation_figure(frame)
-        ),
-        PageFigure(
-            "projection",
-            "PCA projection of the standardised numeric features, coloured "
-            "by genre: the electronic genres form their own clusters, the hip-hop genres "
-            "overlap.",
-            projection_figure(frame, sample_rows, seed),
-        ),
-        PageFigure(
-            "shared_tracks",
-            f"Label conflicts: {conflicts['conflicting_tracks']:,} tracks carry more than one "
-            f"genre ({conflicts['conflicting_rows']:,} rows, "
-            f"{conflicts['conflicting_share']:.1%} of the table); each cell counts the tracks "
-            "listed under both genres.",
-            shared_tracks_figure(shared_tracks(frame, [row["genre"] for row in counts])),
-        ),
-    ]

@@ -1,7 +1,12 @@
-"""Obtain the raw songs table: from an offline mirror, a URL, a local path, or the generator.
+"""Obtain the raw table: from an offline mirror, a URL, a local path, a file inside an
+installed Python package (`python-package:<package>/<path>`), or the generator.
+
+A CSV source (its path ends in .csv) is read with the contract's dtypes and written as parquet,
+the format every later stage reads; the sha256 is the source file's, as published.
 
 The data's identity is its sha256: a file found by that hash in a mirror directory is the same
 data as the download, so params.yaml and dvc.lock stay as committed wherever the bytes came from.
+A table that lacks a column the contract declares is refused in one line, and nothing is written.
 """
 
 from __future__ import annotations
@@ -14,29 +19,38 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from music_genre.core.errors import DataSourceError
+from music_genre.core.errors import DataSourceError, first_line
 from music_genre.core.fileio import atomic_path, sha256_file
 from music_genre.core.params import SYNTHETIC_SOURCE, DataParams
 
+if TYPE_CHECKING:
+    from music_genre.data.contract import Contract
+
 MIRROR_ENV = "MUSIC_GENRE_DATA_MIRROR"
+PACKAGE_SCHEME = "python-package"
 DOWNLOAD_TIMEOUT_S = 60
 _CHUNK = 1 << 20
 
 log = logging.getLogger(__name__)
 
 
-def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
-    """Write the raw table described by `params` to `output`, verified against its sha256."""
+def get_data(params: DataParams, output: str | os.PathLike[str], contract: Contract) -> None:
+    """Write the raw table described by `params` to `output`, verified against its sha256
+    and holding every column of `contract`."""
     if params.source == SYNTHETIC_SOURCE:
         from music_genre.data.synthetic import write_synthetic_table
 
         log.info(
-            "generating a synthetic table of %d rows (seed %d)",
+            "generating a synthetic table of %d rows (seed %d) from %s",
             params.synthetic_rows,
             params.synthetic_seed,
+            params.synthetic_spec or "the contract",
         )
-        write_synthetic_table(params.synthetic_rows, params.synthetic_seed, output)
+        write_synthetic_table(
+            params.synthetic_rows, params.synthetic_seed, output, contract, params.synthetic_spec
+        )
         return
     with atomic_path(output) as tmp:
         # The mirror stands in for a download only: a local or file:// source is the user's
@@ -50,6 +64,45 @@ def get_data(params: DataParams, output: str | os.PathLike[str]) -> None:
         else:
             fetch(params.source, tmp)
         verify_sha256(tmp, params.sha256, params.source)
+        if is_csv(params.source):
+            csv_to_parquet(tmp, params.source, contract)
+        require_contract_columns(tmp, params.source, contract)
+
+
+def is_csv(source: str) -> bool:
+    return urllib.parse.urlsplit(source).path.lower().endswith(".csv")
+
+
+def csv_to_parquet(path: Path, source: str, contract: Contract) -> None:
+    """Rewrite the CSV at `path` as parquet, each declared column read as its contract dtype."""
+    import pandas as pd
+
+    where = f"data.source '{source}'"
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        contract.require_columns(pd.DataFrame(columns=header), where)
+        frame = pd.read_csv(path, dtype=dict(contract.raw_dtypes))
+    except (ValueError, TypeError, UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise DataSourceError(
+            f"{where}: not a CSV table of the contract's dtypes ({first_line(error)})"
+        ) from None
+    frame.to_parquet(path, index=False)
+
+
+def require_contract_columns(path: Path, source: str, contract: Contract) -> None:
+    """One line naming the source and the first declared column its table lacks."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    where = f"data.source '{source}'"
+    try:
+        columns = pq.read_schema(path).names
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise DataSourceError(
+            f"{where}: not a readable parquet table ({first_line(error)})"
+        ) from None
+    contract.require_columns(pd.DataFrame(columns=columns), where)
 
 
 def is_download(source: str) -> bool:
@@ -76,10 +129,13 @@ def find_in_mirrors(sha256: str | None, directories: Iterable[Path]) -> Path | N
 
 
 def fetch(source: str, destination: Path) -> None:
-    """Copy `source` (http(s):// URL, file:// URL or local path) to `destination`."""
+    """Copy `source` (http(s):// URL, file:// URL, python-package: resource or local path) to
+    `destination`."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if is_download(source):
         _download(source, destination)
+    elif scheme == PACKAGE_SCHEME:
+        _copy_package_file(source, destination)
     elif scheme == "file":
         _copy_local(
             Path(urllib.request.url2pathname(urllib.parse.urlsplit(source).path)),
@@ -89,10 +145,35 @@ def fetch(source: str, destination: Path) -> None:
     elif scheme and len(scheme) > 1:  # a one-letter scheme is a Windows drive letter
         raise DataSourceError(
             f"params.yaml: data.source '{source}' has unsupported scheme '{scheme}' "
-            f"(expected http(s)://, file://, a local path or '{SYNTHETIC_SOURCE}')"
+            f"(expected http(s)://, file://, {PACKAGE_SCHEME}:<package>/<path>, a local path or "
+            f"'{SYNTHETIC_SOURCE}')"
         )
     else:
         _copy_local(Path(source), destination, source)
+
+
+def _copy_package_file(source: str, destination: Path) -> None:
+    """`python-package:palmerpenguins/data/penguins.csv`: a data file an installed package ships."""
+    import importlib.resources
+
+    package, _, resource = source.partition(":")[2].partition("/")
+    if not package or not resource:
+        raise DataSourceError(
+            f"data.source '{source}': expected {PACKAGE_SCHEME}:<package>/<path inside it>"
+        )
+    try:
+        found = importlib.resources.files(package).joinpath(resource)
+    except ModuleNotFoundError:
+        raise DataSourceError(
+            f"data.source '{source}': package '{package}' is not installed (pip install {package})"
+        ) from None
+    if not found.is_file():
+        raise DataSourceError(
+            f"data.source '{source}': package '{package}' has no file '{resource}'"
+        )
+    log.info("copying %s from package %s", resource, package)
+    with found.open("rb") as stream, destination.open("wb") as out:
+        shutil.copyfileobj(stream, out)
 
 
 def _copy_local(path: Path, destination: Path, source: str) -> None:

@@ -1,9 +1,11 @@
 """The app of one server process: the REST API over a loaded model.
 
 /predict, /explain, the MLflow scoring protocol (/ping, /health, /version, /invocations), the model
-card (/model), and what an operator watches: /metrics (Prometheus) and /drift. Requests are
-validated by the models of music_genre.serving.inputs (the data contract's ranges), and every 4xx
-has one body, ErrorBody. Only the model file this server was started with is ever unpickled
+card (/model), and what an operator watches: /metrics (Prometheus) and /drift. The app speaks the
+data contract the model carries in its card (Predictor.contract): requests are validated by the
+row models made from it (music_genre.serving.inputs: its columns, ranges and values), and its
+names key the answers (the rows, the target, the prediction column). Every 4xx has one body,
+ErrorBody. Only the model file this server was started with is ever unpickled
 (after its hash check); requests carry data, never models. No request ties up a worker: the
 limits of serving.limits cap what one may cost.
 """
@@ -27,15 +29,16 @@ from music_genre.serving.openapi import DocumentedAPI, invocations_openapi
 from music_genre.serving.predict import Predictor
 from music_genre.serving.routes import (
     Served,
-    drift_routes,
+    drift_router,
     explain_router,
     metrics_routes,
     probes,
     scoring_router,
 )
+from music_genre.serving.schemas import Answers
 
 DESCRIPTION = (
-    "Genre predictions for songs. The MLflow scoring protocol (/ping, /health, /version, "
+    "Predictions of {target} for {name}. The MLflow scoring protocol (/ping, /health, /version, "
     "/invocations) plus /predict with probabilities, /explain with each input column's "
     "contribution, /model, the model card, and for operators /metrics (Prometheus) and /drift "
     "(live inputs against the training reference)."
@@ -52,21 +55,24 @@ def create_app(
     drift: DriftSettings | None = None,
     workers: int = 1,
 ) -> FastAPI:
-    """The app of one server process: at most `max_predict_songs` songs per /predict or
-    /invocations request and `max_explain_songs` per /explain request, `max_body_bytes` per
-    body. `monitoring` adds /metrics (and, with `drift`, /drift); `workers` is how many
-    processes serve together (their drift windows add up)."""
+    """The app of one server process for `predictor`'s model and contract: at most
+    `max_predict_songs` rows per /predict or /invocations request and `max_explain_songs` per
+    /explain request, `max_body_bytes` per body. `monitoring` adds /metrics (and, with `drift`,
+    /drift); `workers` is how many processes serve together (their drift windows add up)."""
+    contract, inputs = predictor.contract, predictor.inputs
     version = predictor.card.get("versions", {}).get("music-genre", "unknown")
     monitor = _monitor(predictor, version, drift, workers) if monitoring else None
-    invocations_spec, definitions = invocations_openapi(max_predict_songs)
+    invocations_spec, definitions = invocations_openapi(inputs, max_predict_songs)
+    answers = Answers.of(inputs)
     app = DocumentedAPI(
         extra_schemas=definitions,
         title="music-genre",
         version=version,
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(target=contract.target, name=contract.name),
         lifespan=_lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    app.state.inputs = inputs  # the error handlers' row models
     app.state.served = Served(
         predictor=predictor,
         explainer=_explainer(predictor),
@@ -75,10 +81,12 @@ def create_app(
         version=version,
         max_predict_songs=max_predict_songs,
     )
-    routers = [probes, scoring_router(max_predict_songs, invocations_spec)]
-    routers.append(explain_router(max_explain_songs))
+    routers = [probes, scoring_router(predictor, answers, max_predict_songs, invocations_spec)]
+    routers.append(explain_router(predictor, answers, max_explain_songs))
     if monitor is not None:
-        routers += [metrics_routes, drift_routes] if monitor.drift is not None else [metrics_routes]
+        routers.append(metrics_routes)
+        if monitor.drift is not None:
+            routers.append(drift_router(answers))
     for router in routers:
         app.include_router(router)
     # Each added middleware wraps the ones before: the metrics see every answer, the 503 too.
@@ -117,6 +125,7 @@ def _monitor(
         version=version,
         model_sha256=str(card.get("model_sha256", "unknown")),
         classes=predictor.classes,
+        contract=predictor.contract,
         drift=drift,
         workers=workers,
     )

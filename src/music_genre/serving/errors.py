@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from music_genre.serving.inputs import InputError, cap_message, describe, one_line
+from music_genre.serving.inputs import InputError, RowInputs, cap_message, one_line
 
 ERROR_CODES: Final = {
     400: "BAD_REQUEST",
@@ -28,7 +28,7 @@ _REASONS: Final = {
     405: "Method not allowed",
     413: "Request body larger than the server's limit",
     415: "Unsupported content type",
-    422: "The request does not satisfy the input contract, or has more songs than the server's cap",
+    422: "The request does not satisfy the input contract, or has more rows than the server's cap",
     503: "The server is stopping and the request did not finish within its grace period (retry it)",
 }
 
@@ -42,7 +42,10 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     """The body of every 4xx answer."""
 
-    error: str = Field(description="One line: where and what, e.g. `songs.1.tempo: ...`.")
+    error: str = Field(
+        description="One line: where and what, e.g. `<rows>.1.<column>: ...` (row 1 of the "
+        "body's rows, one of its columns)."
+    )
     error_code: str = Field(description="MLflow-style code, e.g. INVALID_PARAMETER_VALUE.")
     detail: list[ErrorDetail] = Field(description="Every problem found.")
 
@@ -84,7 +87,8 @@ async def _input_error(_: Request, error: InputError) -> Response:
 
 
 async def _invalid_request(request: Request, error: RequestValidationError) -> Response:
-    detail = [_request_error(item, request.url.path) for item in error.errors()]
+    inputs: RowInputs = request.app.state.inputs
+    detail = [_request_error(inputs, item, request.url.path) for item in error.errors()]
     first = detail[0] if detail else {"loc": [], "msg": "invalid request", "type": ""}
     if first["type"] == "json_invalid":
         message = f"request body is not valid JSON ({first['msg']})"
@@ -104,13 +108,14 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> Respon
     return response
 
 
-def _request_error(item: dict[str, Any], route: str) -> dict[str, Any]:
+def _request_error(inputs: RowInputs, item: dict[str, Any], route: str) -> dict[str, Any]:
     """One error of a request body as {loc, msg, type}; a list over its cap names the cap."""
-    described = describe(item, ())
+    described = inputs.describe(item, ())
     described["loc"] = [part for part in described["loc"] if part != "body"]
     cap = (item.get("ctx") or {}).get("max_length")
-    if item["type"] == "too_long" and described["loc"] == ["songs"] and cap is not None:
-        described["msg"] = cap_message(cap, route, item["ctx"].get("actual_length"))
+    noun = inputs.contract.name
+    if item["type"] == "too_long" and described["loc"] == [noun] and cap is not None:
+        described["msg"] = cap_message(cap, route, item["ctx"].get("actual_length"), noun)
     return described
 
 

@@ -2,13 +2,14 @@
 
 LightGBM's `pred_contrib` (TreeSHAP) splits every class's raw score into one contribution per
 column the classifier reads plus a base value (the expected raw score), exactly: they add up to
-the raw score, and the softmax of the raw scores is the predicted probabilities. The TF-IDF
-columns are summed into the text column they come from (`text_feature`: title + song name), and
-the song's own terms are listed with their contribution to the predicted genre.
+the raw score, and the softmax of the raw scores is the predicted probabilities. The columns are
+the contract's model inputs; the TF-IDF columns are summed into the text feature they come from
+(the contract's text columns, composed), and each row's own terms are listed with their
+contribution to the predicted class (only when the contract has text).
 
 Only estimators that the registry (core.estimators) marks `contributions` are explained; the
 others have no exact per-column decomposition that is cheap (KernelSHAP would take thousands of
-predictions per song), so asking is a one-line 422.
+predictions per row), so asking is a one-line 422.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from music_genre.data.contract import Contract
+
 TOP_TERMS: Final = 5
 BASE_PREFIX: Final = "base_"
 CONTRIBUTION_PREFIX: Final = "contribution_"
@@ -33,23 +36,25 @@ TOP_TERMS_COLUMN: Final = "top_terms"
 
 @dataclass(frozen=True)
 class Explanations:
-    """Explanations of n songs for K classes and C input columns (arrays, not yet JSON)."""
+    """Explanations of n rows for K classes and C input columns (arrays, not yet JSON)."""
 
+    contract: Contract
     classes: list[str]
     columns: list[str]
     contributions: np.ndarray  # (n, K, C)
     base: np.ndarray  # (K,)
     probabilities: np.ndarray  # (n, K)
-    top_terms: list[list[tuple[str, float]]]  # per song: (term, contribution to its genre)
+    top_terms: list[list[tuple[str, float]]]  # per row: (term, contribution to its class)
 
     @property
     def raw_scores(self) -> np.ndarray:
         return self.contributions.sum(axis=2) + self.base
 
     def records(self) -> list[dict[str, Any]]:
-        """One JSON-ready explanation per song."""
+        """One JSON-ready explanation per row (top_terms only when the contract has text)."""
         classes, columns = self.classes, self.columns
         base = dict(zip(classes, self.base.tolist(), strict=True))
+        with_terms = self.contract.text is not None
         out = []
         for contributions, raw, proba, terms in zip(
             self.contributions.tolist(),
@@ -59,25 +64,32 @@ class Explanations:
             strict=True,
         ):
             best = max(range(len(classes)), key=proba.__getitem__)
-            out.append(
-                {
-                    "genre": classes[best],
-                    "probabilities": dict(zip(classes, proba, strict=True)),
-                    "raw_scores": dict(zip(classes, raw, strict=True)),
-                    "base_values": base,
-                    "contributions": {
-                        genre: dict(zip(columns, row, strict=True))
-                        for genre, row in zip(classes, contributions, strict=True)
-                    },
-                    "top_terms": [{"term": term, "contribution": value} for term, value in terms],
-                }
-            )
+            record: dict[str, Any] = {
+                self.contract.target: classes[best],
+                "probabilities": dict(zip(classes, proba, strict=True)),
+                "raw_scores": dict(zip(classes, raw, strict=True)),
+                "base_values": base,
+                "contributions": {
+                    label: dict(zip(columns, row, strict=True))
+                    for label, row in zip(classes, contributions, strict=True)
+                },
+            }
+            if with_terms:
+                record["top_terms"] = [
+                    {"term": term, "contribution": value} for term, value in terms
+                ]
+            out.append(record)
         return out
+
+
+def _not_explainable(message: str) -> InputError:
+    detail = [{"loc": ["model"], "msg": "no native contributions", "type": "not_explainable"}]
+    return InputError(422, message, detail)
 
 
 @dataclass(frozen=True)
 class Explainer:
-    """Turns validated songs into Explanations for one loaded LightGBM pipeline."""
+    """Turns validated rows into Explanations for one loaded LightGBM pipeline."""
 
     predictor: Predictor
     booster: Any
@@ -93,21 +105,26 @@ class Explainer:
         name = predictor.card.get("model", "")
         spec = ESTIMATORS.get(name)
         classifier = predictor.pipeline[-1]
-        if spec is None or not spec.contributions or len(predictor.classes) < 3:
+        if spec is None or not spec.contributions:
             estimator = type(classifier).__name__
-            raise InputError(
-                422,
+            raise _not_explainable(
                 f"model '{name}' ({estimator}) has no native per-column contributions; "
-                "explanations need a LightGBM model (train.model: lightgbm)",
-                [{"loc": ["model"], "msg": "no native contributions", "type": "not_explainable"}],
+                "explanations need a LightGBM model (train.model: lightgbm)"
+            )
+        if len(predictor.classes) < 3:
+            # A binary booster has one raw score, not one per class: no softmax to decompose.
+            raise _not_explainable(
+                f"model '{name}' has {len(predictor.classes)} classes; explanations need 3 or more"
             )
         preprocessor = predictor.pipeline.named_steps["preprocessor"]
         names = [str(name) for name in preprocessor.get_feature_names_out()]
-        columns: list[str] = []
+        text_feature = predictor.contract.text_feature
+        # The contract's model inputs, in the column transformer's order.
+        columns = list(predictor.contract.model_input_columns)
         index: list[int] = []
         terms: dict[int, str] = {}
         for position, feature in enumerate(names):
-            column, term = input_column(feature)
+            column, term = input_column(feature, text_feature)
             if term is not None:
                 terms[position] = term
             if column not in columns:
@@ -115,22 +132,16 @@ class Explainer:
             index.append(columns.index(column))
         return cls(predictor, classifier.booster_, columns, np.asarray(index), terms)
 
-    def matrix(self, songs: list[dict[str, Any]]) -> np.ndarray:
-        """The classifier's input for validated songs, as /predict builds it."""
+    def matrix(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """The classifier's input for validated rows, as /predict builds it."""
         compiled = self.predictor.compiled
         if compiled is not None:
-            return compiled.matrix(songs)
-        import pandas as pd
-
-        from music_genre.data.features import RAW_DTYPES
-        from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
-
-        frame = pd.DataFrame.from_records(songs, columns=list(SONG_COLUMNS))
-        frame = frame.astype({name: RAW_DTYPES[name] for name in frame.columns})
-        return self.matrix_of_frame(prepare_songs(frame, "request"))
+            return compiled.matrix(rows)
+        inputs = self.predictor.inputs
+        return self.matrix_of_frame(inputs.prepare(inputs.frame(rows), "request"))
 
     def matrix_of_frame(self, prepared: Any) -> np.ndarray:
-        """The classifier's input for a prepared table (prepare_songs' output)."""
+        """The classifier's input for a prepared table (RowInputs.prepare's output)."""
         import numpy as np
 
         pipeline = self.predictor.pipeline
@@ -141,7 +152,7 @@ class Explainer:
         return np.ascontiguousarray(dense, dtype=np.float64)
 
     def explain(self, matrix: np.ndarray, threads: int | None = None) -> Explanations:
-        """Explain the songs of `matrix`; `threads` LightGBM threads (None: the model's own)."""
+        """Explain the rows of `matrix`; `threads` LightGBM threads (None: the model's own)."""
         import numpy as np
 
         options = {} if threads is None else {"num_threads": threads}
@@ -166,6 +177,7 @@ class Explainer:
             order = np.argsort(-np.abs(values), kind="stable")[:TOP_TERMS]
             top_terms.append([(self.terms[int(present[i])], float(values[i])) for i in order])
         return Explanations(
+            self.predictor.contract,
             list(self.predictor.classes),
             list(self.columns),
             contributions,
@@ -174,28 +186,28 @@ class Explainer:
             top_terms,
         )
 
-    def explain_songs(self, songs: list[dict[str, Any]]) -> Explanations:
-        return self.explain(self.matrix(songs))
+    def explain_rows(self, rows: list[dict[str, Any]]) -> Explanations:
+        return self.explain(self.matrix(rows))
 
-    def columns_of(self, songs: pd.DataFrame, source: str) -> pd.DataFrame:
-        """Explanation columns for a table of raw songs (`music-genre predict --explain`):
-        base_<genre>, contribution_<genre>_<column> and top_terms ("term:+0.123 ...")."""
+    def columns_of(self, rows: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Explanation columns for a table of raw rows (`music-genre predict --explain`):
+        base_<class>, contribution_<class>_<column> and, with a text feature, top_terms
+        ("term:+0.123 ...")."""
         import pandas as pd
 
         from music_genre.modeling.threads import resolve_threads
-        from music_genre.serving.inputs import prepare_songs
 
-        explained = self.explain(
-            self.matrix_of_frame(prepare_songs(songs, source)), threads=resolve_threads(0)
-        )
-        n = len(songs)
+        prepared = self.predictor.inputs.prepare(rows, source)
+        explained = self.explain(self.matrix_of_frame(prepared), threads=resolve_threads(0))
+        n = len(rows)
         columns: dict[str, Any] = {}
-        for k, genre in enumerate(explained.classes):
-            columns[f"{BASE_PREFIX}{genre}"] = [float(explained.base[k])] * n
+        for k, label in enumerate(explained.classes):
+            columns[f"{BASE_PREFIX}{label}"] = [float(explained.base[k])] * n
             for c, column in enumerate(explained.columns):
-                columns[f"{CONTRIBUTION_PREFIX}{genre}_{column}"] = explained.contributions[:, k, c]
-        columns[TOP_TERMS_COLUMN] = [
-            " ".join(f"{term}:{value:+.4f}" for term, value in terms)
-            for terms in explained.top_terms
-        ]
+                columns[f"{CONTRIBUTION_PREFIX}{label}_{column}"] = explained.contributions[:, k, c]
+        if self.predictor.contract.text is not None:
+            columns[TOP_TERMS_COLUMN] = [
+                " ".join(f"{term}:{value:+.4f}" for term, value in terms)
+                for terms in explained.top_terms
+            ]
         return pd.DataFrame(columns)

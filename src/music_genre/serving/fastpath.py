@@ -1,9 +1,10 @@
-"""The lean path for a few songs: the fitted pipeline replayed on numpy arrays, without pandas.
+"""The lean path for a few rows: the fitted pipeline replayed on numpy arrays, without pandas.
 
-For one song, `Pipeline.predict_proba` spends ~15 ms building and checking pandas frames inside the
+For one row, `Pipeline.predict_proba` spends ~15 ms building and checking pandas frames inside the
 ColumnTransformer around a booster that needs ~0.2 ms. This module reads the fitted parameters of
-the pipeline that `music_genre.modeling.build.build_pipeline` makes (median imputer and scaler,
-most-frequent imputer and ordinal encoder, TF-IDF) and applies the same arithmetic in the same
+the pipeline that `music_genre.modeling.build.build_pipeline` makes for a contract (median imputer
+and scaler, most-frequent imputer and ordinal encoder, TF-IDF of the composed text; each block
+present when the contract has columns of its kind) and applies the same arithmetic in the same
 order, so its probabilities are bit-identical to the pipeline's (tests compare them, and
 `compile_pipeline` compares them on probe rows before it is used). A pipeline of any other shape is
 not compiled; callers then use the pipeline itself.
@@ -14,16 +15,23 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.data.features import TEXT_COLUMNS, compose_text
+from music_genre.modeling.build import CATEGORICAL_BLOCK, NUMERIC_BLOCK, TEXT_BLOCK
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from music_genre.data.contract import Contract
+    from music_genre.serving.inputs import RowInputs
+
 log = logging.getLogger(__name__)
+
+
+class _Block(Protocol):
+    def block(self, rows: list[dict[str, Any]]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,21 @@ class _Numeric:
     mean: np.ndarray | None
     scale: np.ndarray | None
 
+    def block(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        import numpy as np
+
+        numeric = np.array(
+            [[_float(row[name]) for name in self.columns] for row in rows], dtype=np.float64
+        )
+        missing = np.isnan(numeric)
+        if missing.any():
+            numeric[missing] = np.broadcast_to(self.fill, numeric.shape)[missing]
+        if self.mean is not None:
+            numeric -= self.mean
+        if self.scale is not None:
+            numeric /= self.scale
+        return numeric
+
 
 @dataclass(frozen=True)
 class _Categorical:
@@ -41,14 +64,34 @@ class _Categorical:
     codes: list[dict[Any, float]]  # value -> ordinal code, per column
     unknown: float
 
+    def block(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        import numpy as np
+
+        pairs = list(enumerate(zip(self.columns, self.codes, strict=True)))
+        return np.array(
+            [
+                [
+                    codes.get(self.fill[j] if row[name] is None else row[name], self.unknown)
+                    for j, (name, codes) in pairs
+                ]
+                for row in rows
+            ],
+            dtype=np.float64,
+        )
+
 
 @dataclass(frozen=True)
 class _Tfidf:
-    """TfidfVectorizer(binary=True, norm="l2", use_idf=True) for a few documents, as numpy rows."""
+    """TfidfVectorizer(binary=True, norm="l2", use_idf=True) of the composed text of a few rows,
+    as numpy rows."""
 
+    contract: Contract
     analyzer: Any
     vocabulary: dict[str, int]
     idf: np.ndarray
+
+    def block(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        return self.rows([str(text_of(self.contract, row)) for row in rows])
 
     def rows(self, documents: list[str]) -> np.ndarray:
         import numpy as np
@@ -74,159 +117,173 @@ class _Tfidf:
 
 @dataclass(frozen=True)
 class CompiledPipeline:
-    numeric: _Numeric
-    categorical: _Categorical
-    tfidf: _Tfidf
+    blocks: tuple[_Block, ...]  # the preprocessor's blocks, in its order
     classifier: Any
     booster: Any  # LightGBM's Booster when the classifier is an LGBMClassifier, else None
 
-    def predict_proba(self, songs: list[dict[str, Any]]) -> np.ndarray:
-        """Probabilities for validated songs (dicts with every input column, None = missing)."""
-        matrix = self.matrix(songs)
+    def predict_proba(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Probabilities for validated rows (dicts with every input column, None = missing)."""
+        matrix = self.matrix(rows)
         if self.booster is not None:
             return self.booster.predict(matrix)
         return self.classifier.predict_proba(matrix)
 
-    def matrix(self, songs: list[dict[str, Any]]) -> np.ndarray:
-        """What the classifier reads: the preprocessed songs, one dense row each."""
+    def matrix(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """What the classifier reads: the preprocessed rows, one dense row each."""
         import numpy as np
 
-        numeric = np.array(
-            [[_float(song[name]) for name in self.numeric.columns] for song in songs],
-            dtype=np.float64,
-        )
-        missing = np.isnan(numeric)
-        if missing.any():
-            numeric[missing] = np.broadcast_to(self.numeric.fill, numeric.shape)[missing]
-        if self.numeric.mean is not None:
-            numeric -= self.numeric.mean
-        if self.numeric.scale is not None:
-            numeric /= self.numeric.scale
-        categorical = np.array(
-            [
-                [
-                    codes.get(
-                        self.categorical.fill[j] if song[name] is None else song[name],
-                        self.categorical.unknown,
-                    )
-                    for j, (name, codes) in enumerate(
-                        zip(self.categorical.columns, self.categorical.codes, strict=True)
-                    )
-                ]
-                for song in songs
-            ],
-            dtype=np.float64,
-        )
-        text = self.tfidf.rows([text_of(song) for song in songs])
         # Dense rather than the pipeline's CSR: the same values, and the trees (LightGBM
         # without zero_as_missing, the forests) read an absent sparse entry as 0.0.
-        return np.hstack([numeric, categorical, text])
+        return np.hstack([block.block(rows) for block in self.blocks])
 
 
-def text_of(song: dict[str, Any]) -> str:
-    """The song's text feature, missing title or song name as '' (as preprocess.add_text_feature
-    fills them)."""
-    title, song_name = (song.get(column) or "" for column in TEXT_COLUMNS)
-    return compose_text(title, song_name)
+def text_of(contract: Contract, row: dict[str, Any]) -> str | None:
+    """The row's text feature, missing text columns as '' (as contract.with_text_feature fills
+    the table's); None when the contract has no text."""
+    if contract.text is None:
+        return None
+    return str(contract.compose_text([row.get(column) or "" for column in contract.text_columns]))
 
 
 def _float(value: Any) -> float:
     return float("nan") if value is None else value
 
 
-def compile_pipeline(pipeline: Any, probe: pd.DataFrame | None = None) -> CompiledPipeline | None:
-    """The lean path for `pipeline`, or None when its shape is not the one build_pipeline makes.
+def compile_pipeline(
+    pipeline: Any, inputs: RowInputs, probe: pd.DataFrame | None = None
+) -> CompiledPipeline | None:
+    """The lean path for `pipeline` (fitted on `inputs.contract`'s columns), or None when its
+    shape is not the one build_pipeline makes.
 
-    With `probe` (raw songs), the compiled path must reproduce the pipeline's probabilities on
+    With `probe` (raw rows), the compiled path must reproduce the pipeline's probabilities on
     them exactly, or it is not used.
     """
     try:
-        compiled = _compile(pipeline)
+        compiled = _compile(pipeline, inputs.contract)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         log.info("serving through the sklearn pipeline (%s)", error)
         return None
-    if compiled is not None and probe is not None and not _agrees(compiled, pipeline, probe):
+    if (
+        compiled is not None
+        and probe is not None
+        and not _agrees(compiled, pipeline, inputs, probe)
+    ):
         log.warning("the compiled path disagrees with the pipeline; serving through the pipeline")
         return None
     return compiled
 
 
-def _compile(pipeline: Any) -> CompiledPipeline | None:
-    import numpy as np
+def _compile(pipeline: Any, contract: Contract) -> CompiledPipeline | None:
+    from sklearn.compose import ColumnTransformer
 
     preprocessor, classifier = pipeline.named_steps["preprocessor"], pipeline[-1]
-    parts = {name: (step, columns) for name, step, columns in preprocessor.transformers_}
-    (num_imputer, scaler), num_columns = _two_steps(parts["num"])
-    (cat_imputer, encoder), cat_columns = _two_steps(parts["cat"])
-    vectorizer = parts["text"][0]
-    if not _supported(pipeline, parts):
+    if not isinstance(preprocessor, ColumnTransformer) or not _supported_pipeline(pipeline):
         return None
+    blocks: list[_Block] = []
+    for name, step, columns in preprocessor.transformers_:
+        if name == "remainder":
+            if step != "drop":
+                return None
+            continue
+        block = _block(name, step, columns, contract)
+        if block is None:
+            return None
+        blocks.append(block)
     booster = None
     if type(classifier).__name__ == "LGBMClassifier" and len(classifier.classes_) > 2:
         booster = classifier.booster_
-    return CompiledPipeline(
-        numeric=_Numeric(
-            list(num_columns),
-            np.asarray(num_imputer.statistics_, dtype=np.float64),
+    return CompiledPipeline(tuple(blocks), classifier, booster)
+
+
+def _block(name: str, step: Any, columns: Any, contract: Contract) -> _Block | None:
+    """One fitted block of the preprocessor as numpy arithmetic, None for any other shape."""
+    import numpy as np
+
+    if name == NUMERIC_BLOCK and _numeric_shape(step):
+        imputer, scaler = (estimator for _, estimator in step.steps)
+        return _Numeric(
+            list(columns),
+            np.asarray(imputer.statistics_, dtype=np.float64),
             scaler.mean_ if scaler.with_mean else None,
             scaler.scale_ if scaler.with_std else None,
-        ),
-        categorical=_Categorical(
-            list(cat_columns),
-            cat_imputer.statistics_,
+        )
+    if name == CATEGORICAL_BLOCK and _categorical_shape(step):
+        imputer, encoder = (estimator for _, estimator in step.steps)
+        return _Categorical(
+            list(columns),
+            imputer.statistics_,
             [
-                {value.item(): float(code) for code, value in enumerate(categories)}
+                {_python(value): float(code) for code, value in enumerate(categories)}
                 for categories in encoder.categories_
             ],
             float(encoder.unknown_value),
-        ),
-        tfidf=_Tfidf(
-            vectorizer.build_analyzer(),
-            {term: int(column) for term, column in vectorizer.vocabulary_.items()},
-            np.asarray(vectorizer.idf_, dtype=np.float64),
-        ),
-        classifier=classifier,
-        booster=booster,
-    )
+        )
+    if name == TEXT_BLOCK and columns == contract.text_feature and _tfidf_shape(step):
+        return _Tfidf(
+            contract,
+            step.build_analyzer(),
+            {term: int(column) for term, column in step.vocabulary_.items()},
+            np.asarray(step.idf_, dtype=np.float64),
+        )
+    return None
 
 
-def _supported(pipeline: Any, parts: dict[str, Any]) -> bool:
-    """Is this exactly the pipeline shape build_pipeline makes (the one _compile replays)?"""
-    import numpy as np
-    from sklearn.compose import ColumnTransformer
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+def _python(value: Any) -> Any:
+    """A category as the API hands it over: numpy scalars as Python numbers, strings as they are."""
+    return value.item() if hasattr(value, "item") else value
 
-    if not isinstance(pipeline.named_steps["preprocessor"], ColumnTransformer):
-        return False
+
+def _supported_pipeline(pipeline: Any) -> bool:
     classifier = pipeline[-1]
-    if not any(
+    known = any(
         (type(classifier).__module__.split(".")[0], type(classifier).__name__)
         == (spec.module.split(".")[0], spec.class_name)
         for spec in ESTIMATORS.values()
-    ):
-        return False
-    if len(pipeline.steps) != 2 or set(parts) - {"num", "cat", "text", "remainder"}:
-        return False
-    if parts.get("remainder", ("drop",))[0] != "drop":
-        return False
-    (num_imputer, scaler), _ = _two_steps(parts["num"])
-    (cat_imputer, encoder), _ = _two_steps(parts["cat"])
-    vectorizer = parts["text"][0]
-    expected = (SimpleImputer, StandardScaler, SimpleImputer, OrdinalEncoder, TfidfVectorizer)
-    steps = (num_imputer, scaler, cat_imputer, encoder, vectorizer)
+    )
+    return known and len(pipeline.steps) == 2
+
+
+def _two_steps(step: Any, first: type, second: type) -> bool:
+    steps = getattr(step, "steps", None)
     return (
-        all(type(step) is kind for step, kind in zip(steps[:-1], expected[:-1], strict=True))
-        # The vocabulary's choice at fit time may differ (modeling.text); transform may not.
-        and isinstance(vectorizer, TfidfVectorizer)
-        and type(vectorizer).transform is TfidfVectorizer.transform
-        # The imputers leave no missing value for the encoder (its encoded_missing_value).
-        and not num_imputer.add_indicator
-        and not cat_imputer.add_indicator
+        steps is not None
+        and len(steps) == 2
+        and type(steps[0][1]) is first
+        and type(steps[1][1]) is second
+    )
+
+
+def _numeric_shape(step: Any) -> bool:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    return _two_steps(step, SimpleImputer, StandardScaler) and not step.steps[0][1].add_indicator
+
+
+def _categorical_shape(step: Any) -> bool:
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    if not _two_steps(step, SimpleImputer, OrdinalEncoder):
+        return False
+    imputer, encoder = (estimator for _, estimator in step.steps)
+    # The imputer leaves no missing value for the encoder (its encoded_missing_value).
+    return (
+        not imputer.add_indicator
         and encoder.handle_unknown == "use_encoded_value"
         and not encoder.min_frequency
         and not encoder.max_categories
+    )
+
+
+def _tfidf_shape(vectorizer: Any) -> bool:
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return (
+        # The vocabulary's choice at fit time may differ (modeling.text); transform may not.
+        isinstance(vectorizer, TfidfVectorizer)
+        and type(vectorizer).transform is TfidfVectorizer.transform
         and vectorizer.binary
         and vectorizer.norm == "l2"
         and vectorizer.use_idf
@@ -235,24 +292,18 @@ def _supported(pipeline: Any, parts: dict[str, Any]) -> bool:
     )
 
 
-def _two_steps(part: tuple[Any, Any]) -> tuple[tuple[Any, Any], Any]:
-    step, columns = part
-    first, second = (estimator for _, estimator in step.steps)
-    return (first, second), columns
-
-
-def _agrees(compiled: CompiledPipeline, pipeline: Any, probe: pd.DataFrame) -> bool:
+def _agrees(
+    compiled: CompiledPipeline, pipeline: Any, inputs: RowInputs, probe: pd.DataFrame
+) -> bool:
     import numpy as np
 
-    from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
-
-    songs = [
+    rows = [
         {name: (None if _missing(value) else value) for name, value in row.items()}
-        for row in probe[list(SONG_COLUMNS)].to_dict("records")
+        for row in probe[list(inputs.columns)].to_dict("records")
     ]
-    prepared = prepare_songs(probe)
+    prepared = inputs.prepare(probe)
     expected = pipeline.predict_proba(prepared[list(pipeline.feature_names_in_)])
-    return bool(np.array_equal(compiled.predict_proba(songs), expected))
+    return bool(np.array_equal(compiled.predict_proba(rows), expected))
 
 
 def _missing(value: Any) -> bool:

@@ -21,22 +21,22 @@ A request at either cap takes under half a second at p99 on one core (`predict_a
 import os
 from typing import Final
 
-# Songs per /predict or /invocations request (they share the cost: one prediction per song).
+# Rows per /predict or /invocations request (they share the cost: one prediction per row).
 MAX_PREDICT_SONGS: Final = 1_000
-# Songs per /explain request: TreeSHAP costs ~20x a prediction.
+# Rows per /explain request: TreeSHAP costs ~20x a prediction.
 MAX_EXPLAIN_SONGS: Final = 50
 # Bytes per request body. 1,000 rows copied from the songs table (every column, as JSON records)
-# are ~0.4 MB; the text of a title or song name costs ~70 ns a byte to tokenize (a 15 MB title:
-# 1.1 s), so a body at this limit holds at most ~0.15 s of text, however it is spread over songs.
+# are ~0.4 MB; text costs ~70 ns a byte to tokenize (a 15 MB text column: 1.1 s), so a body at
+# this limit holds at most ~0.15 s of text, however it is spread over rows.
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
 
-# The work of a request runs in a worker thread, in chunks of this many songs (~0.1 s each on one
+# The work of a request runs in a worker thread, in chunks of this many rows (~0.1 s each on one
 # core); before each chunk the server checks that the client is still there, and drops the
-# request if not. (A /predict or /invocations batch of up to INLINE_ROWS songs runs on the event
+# request if not. (A /predict or /invocations batch of up to INLINE_ROWS rows runs on the event
 # loop at once.)
 PREDICT_CHUNK_SONGS: Final = 250
 EXPLAIN_CHUNK_SONGS: Final = 10
-# Up to this many songs are predicted on the event loop (a few ms); larger batches go to a
+# Up to this many rows are predicted on the event loop (a few ms); larger batches go to a
 # thread, so /ping and small requests keep being answered meanwhile.
 INLINE_ROWS: Final = 64
 
@@ -50,8 +50,9 @@ DEFAULT_HOST: Final = "127.0.0.1"
 PORT_ENV: Final = "PORT"
 DEFAULT_PORT: Final = 8000
 
-# Live drift (serving.monitoring): each worker's last songs, and the PSI above which a column
-# drifts. (Its references are the project's files, core.paths.REFERENCE_PROFILE and PER_GENRE.)
+# Live drift (serving.monitoring): each worker's last rows, and the PSI above which a column
+# drifts. (Its references are the project's files, core.paths.REFERENCE_PROFILE and
+# core.paths.per_class_plot of the model's target.)
 DRIFT_WINDOW: Final = 1000
 DRIFT_THRESHOLD: Final = 0.1
 

@@ -64,7 +64,7 @@ class GraceExpired:
     uvicorn lets requests in flight run for --grace-period seconds after SIGTERM, then cancels
     them and would answer 500; this answers 503 (the server is going away: retry) instead, and
     ends the request there. A request in a worker thread is cancelled when its current chunk
-    of songs is done.
+    of rows is done.
     """
 
     def __init__(self, app: ASGIApp) -> None:

@@ -6,21 +6,25 @@ PROMETHEUS_MULTIPROC_DIR) and a scrape, answered by any worker, adds up all of t
 prometheus_client imports its value class once, reading that variable, so this module imports it
 only inside functions: `serve` sets or clears the variable before anything imports it.
 
-Drift. Each worker keeps the last `window` songs it predicted, as bin numbers: per audio
-feature the bins of the reference profile (serving.reference; binned as music_genre.data.drift
-defines it for check_data too) and the predicted genre. The windows' counts per bin are a gauge
-summed over the live workers, so any worker answers for the whole server (at most workers x
-window songs): its
-population stability index against the reference shares, per feature and for the genre mix, on
-/metrics and /drift. (A share of the window per worker would shrink to that share whenever the
-load is uneven, as it is for a client that keeps one connection.) A request only
-updates this worker's arrays; a thread publishes them to the shared gauge every
-PUBLISH_SECONDS (and a scrape publishes the answering worker's at once).
+Drift. Each worker keeps the last `window` rows it predicted, as bin numbers: per numeric
+input column the bins of the reference profile (serving.reference; binned as
+music_genre.data.drift defines it for check_data too) and the predicted class. The windows'
+counts per bin are a gauge summed over the live workers, so any worker answers for the whole
+server (at most workers x window rows): its population stability index against the reference
+shares, per column and for the predicted-class mix, on /metrics and /drift. (A share of the
+window per worker would shrink to that share whenever the load is uneven, as it is for a client
+that keeps one connection.) A request only updates this worker's arrays; a thread publishes them
+to the shared gauge every PUBLISH_SECONDS (and a scrape publishes the answering worker's at once).
+
+The names that speak of the table come from its contract: the predicted class's label is the
+target's name, the predicted-class mix's column is the prediction column (`predicted_<target>`),
+and the metrics and /drift count rows under the table's name (`music_genre_<name>_predicted`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -31,26 +35,27 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from music_genre.data.drift import MISSING_BIN, min_count, psi
-from music_genre.serving.reference import DRIFT_FEATURES, DriftSettings
+from music_genre.serving.reference import DriftSettings
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from music_genre.data.contract import Contract
+
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 PREFIX: Final = "music_genre"
-# Resolves the 1-20 ms of a few songs, then the seconds of a large batch.
+# Resolves the 1-20 ms of a few rows, then the seconds of a large batch.
 LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03,
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
-GENRE_COLUMN: Final = "predicted_genre"
 # How often a worker publishes its drift window to the gauge the workers share: /metrics and
-# /drift see the other workers' last PUBLISH_SECONDS of songs late, their own at once.
+# /drift see the other workers' last PUBLISH_SECONDS of rows late, their own at once.
 PUBLISH_SECONDS: Final = 0.5
 
 
 class _Window:
-    """The last `capacity` songs of this process, as one bin number per column (MISSING_BIN:
+    """The last `capacity` rows of this process, as one bin number per column (MISSING_BIN:
     missing)."""
 
     def __init__(self, capacity: int, n_columns: int) -> None:
@@ -76,15 +81,23 @@ class _Window:
         return rows, evicted
 
 
+def metric_name(words: str) -> str:
+    """A contract's name as a Prometheus metric or label name (letters, digits, underscores)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", words)
+    return name if re.match(r"[A-Za-z_]", name) and not name.startswith("__") else f"x_{name}"
+
+
 @dataclass
 class Monitor:
-    """The metrics of one server process; `None` settings leave drift off."""
+    """The metrics of one server process; `None` settings leave drift off. The contract names
+    the metrics' rows (its name), the class label (its target) and the predicted-class column."""
 
     model: str
     estimator: str
     version: str
     model_sha256: str
     classes: list[str]
+    contract: Contract
     drift: DriftSettings | None = None
     workers: int = 1
     multiprocess_dir: str | None = field(default_factory=lambda: os.environ.get(MULTIPROC_ENV))
@@ -96,6 +109,8 @@ class Monitor:
         # them twice at a scrape.
         self.registry = None if self.multiprocess_dir else CollectorRegistry()
         where: dict[str, Any] = {"registry": self.registry}
+        rows = metric_name(self.contract.name)
+        self.prediction_column = self.contract.prediction_column
         self.requests = Counter(
             f"{PREFIX}_requests", "HTTP requests answered, by route and status code",
             ["route", "status"], **where,
@@ -104,27 +119,35 @@ class Monitor:
             f"{PREFIX}_request_duration_seconds", "Seconds from request to response, by route",
             ["route"], buckets=LATENCY_BUCKETS, **where,
         )  # fmt: skip
-        self.songs = Counter(
-            f"{PREFIX}_songs_predicted", "Songs predicted or explained, by route", ["route"],
-            **where,
+        self.rows = Counter(
+            f"{PREFIX}_{rows}_predicted", f"{self.contract.name} predicted or explained, by route",
+            ["route"], **where,
         )  # fmt: skip
-        self.genres = Counter(
-            f"{PREFIX}_predictions", "Songs predicted, by predicted genre", ["genre"], **where
-        )
+        self.predictions = Counter(
+            f"{PREFIX}_predictions", f"{self.contract.name} predicted, by predicted class",
+            [metric_name(self.contract.target)], **where,
+        )  # fmt: skip
         info = Gauge(
             f"{PREFIX}_model_info", "The served model (value 1)",
             ["model", "estimator", "version", "model_sha256"], multiprocess_mode="max", **where,
         )  # fmt: skip
         info.labels(self.model, self.estimator, self.version, self.model_sha256).set(1)
-        self._genre_children = [self.genres.labels(genre) for genre in self.classes]
-        if self.drift is None:
-            return
-        self.columns = [*DRIFT_FEATURES, GENRE_COLUMN]
-        self.bin_counts = [len(self.drift.reference.bins[f].expected) for f in DRIFT_FEATURES]
+        self._class_children = [self.predictions.labels(label) for label in self.classes]
+        if self.drift is not None:
+            self._start_drift(self.drift, where)
+
+    def _start_drift(self, drift: DriftSettings, where: dict[str, Any]) -> None:
+        from prometheus_client import Gauge
+
+        self.features = list(drift.reference.bins)
+        self.columns = [*self.features, self.prediction_column]
+        self.bin_counts = [len(drift.reference.bins[f].expected) for f in self.features]
         self.bin_counts.append(len(self.classes))
+        self.window_metric = f"{PREFIX}_drift_window_{metric_name(self.contract.name)}"
         window = Gauge(
-            f"{PREFIX}_drift_window_songs",
-            "Songs of the drift window in each reference bin (bin: index, or the genre)",
+            self.window_metric,
+            f"{self.contract.name} of the drift window in each reference bin (bin: index, or "
+            "the class)",
             ["column", "bin"], multiprocess_mode="livesum", **where,
         )  # fmt: skip
         self._bin_children = [
@@ -135,8 +158,8 @@ class Monitor:
             for child in children:
                 child.set(0)  # every series present from the start, at 0
         self._offsets = np.arange(len(self.columns)) * max(self.bin_counts)
-        self._bins = [self.drift.reference.bins[f] for f in DRIFT_FEATURES]
-        self._window = _Window(self.drift.window, len(self.columns))
+        self._bins = [drift.reference.bins[f] for f in self.features]
+        self._window = _Window(drift.window, len(self.columns))
         width = max(self.bin_counts)
         self._window_counts_here = np.zeros((len(self.columns), width), dtype=np.int64)
         self._published = self._window_counts_here.copy()
@@ -144,7 +167,7 @@ class Monitor:
         self._publisher: threading.Thread | None = None
 
     def _bin_label(self, column: int, index: int) -> str:
-        return self.classes[index] if self.columns[column] == GENRE_COLUMN else str(index)
+        return self.classes[index] if self.columns[column] == self.prediction_column else str(index)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -152,25 +175,25 @@ class Monitor:
         self.requests.labels(route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
-    def predicted(self, route: str, songs: list[dict[str, Any]], proba: np.ndarray) -> None:
-        """Count songs and predicted genres; move the drift window on."""
-        if not len(songs):
+    def predicted(self, route: str, rows: list[dict[str, Any]], proba: np.ndarray) -> None:
+        """Count rows and predicted classes; move the drift window on."""
+        if not len(rows):
             return
         best = proba.argmax(axis=1)
-        self.songs.labels(route).inc(len(songs))
-        for genre, count in enumerate(np.bincount(best, minlength=len(self.classes)).tolist()):
+        self.rows.labels(route).inc(len(rows))
+        for label, count in enumerate(np.bincount(best, minlength=len(self.classes)).tolist()):
             if count:
-                self._genre_children[genre].inc(count)
+                self._class_children[label].inc(count)
         if self.drift is None:
             return
         # None (missing) becomes NaN, in no bin (MISSING_BIN).
-        values = np.array([[song[f] for f in DRIFT_FEATURES] for song in songs], dtype=np.float64)
-        rows = np.empty((len(songs), len(self.columns)), dtype=np.int16)
+        values = np.array([[row[f] for f in self.features] for row in rows], dtype=np.float64)
+        binned = np.empty((len(rows), len(self.columns)), dtype=np.int16)
         for c, bins in enumerate(self._bins):
-            rows[:, c] = bins.codes(values[:, c])
-        rows[:, -1] = best
+            binned[:, c] = bins.codes(values[:, c])
+        binned[:, -1] = best
         with self._window.lock:
-            added, evicted = self._window.push(rows)
+            added, evicted = self._window.push(binned)
             self._window_counts_here += self._counts(added) - self._counts(evicted)
         if self._publisher is None:
             self._start_publisher()
@@ -204,7 +227,7 @@ class Monitor:
             self._published = counts
 
     def _counts(self, rows: np.ndarray) -> np.ndarray:
-        """Songs per (column, bin) of `rows`; MISSING_BIN is not counted."""
+        """Rows per (column, bin) of `rows`; MISSING_BIN is not counted."""
         width = max(self.bin_counts)
         flat = rows.astype(np.int64) + self._offsets
         counts = np.bincount(flat[rows >= 0], minlength=len(self.columns) * width)
@@ -226,49 +249,50 @@ class Monitor:
         return generate_latest(_Collected(self.collect())), CONTENT_TYPE_LATEST
 
     def drift_report(self) -> dict[str, Any]:
-        """/drift: per feature and for the genre mix, the statistic, threshold and verdict."""
+        """/drift: per numeric column and for the predicted-class mix, the statistic, threshold
+        and verdict (row counts under the contract's name)."""
         assert self.drift is not None  # nosec B101
         self.publish()
         counts = self._window_counts(self._collect_values())
         columns = {}
         for c, column in enumerate(self.columns):
             columns[column] = self._verdict(c, counts[c])
-        settings = self.drift
+        settings, name = self.drift, self.contract.name
         return {
             "statistic": "psi",
             "threshold": settings.threshold,
             "window": {
-                "songs_per_worker": settings.window,
+                f"{name}_per_worker": settings.window,
                 "workers": self.workers,
-                "songs_at_most": settings.window * self.workers,
+                f"{name}_at_most": settings.window * self.workers,
             },
             "reference": settings.reference.sources,
-            "features": {name: columns[name] for name in DRIFT_FEATURES},
-            GENRE_COLUMN: columns[GENRE_COLUMN],
+            "features": {feature: columns[feature] for feature in self.features},
+            self.prediction_column: columns[self.prediction_column],
         }
 
     def _verdict(self, c: int, counts: np.ndarray) -> dict[str, Any]:
         assert self.drift is not None  # nosec B101
         expected = self._expected(c)
         counts = counts[: len(expected)]
-        songs = int(counts.sum())
+        seen = int(counts.sum())
         needed = min_count(len(expected), self.drift.threshold)
-        statistic = psi(counts, expected) if songs else None
-        drifting = None if songs < needed or statistic is None else statistic > self.drift.threshold
+        statistic = psi(counts, expected) if seen else None
+        drifting = None if seen < needed or statistic is None else statistic > self.drift.threshold
         return {
             "statistic": statistic,
             "threshold": self.drift.threshold,
             "drifting": drifting,
-            "songs": songs,
-            "songs_needed": needed,
+            self.contract.name: seen,
+            f"{self.contract.name}_needed": needed,
             "bins": len(expected),
         }
 
     def _expected(self, c: int) -> np.ndarray:
         assert self.drift is not None  # nosec B101
         column = self.columns[c]
-        if column == GENRE_COLUMN:
-            return self.drift.reference.genre_shares
+        if column == self.prediction_column:
+            return self.drift.reference.class_shares
         return self.drift.reference.bins[column].expected
 
     def _collect_values(self) -> list[Metric]:
@@ -286,12 +310,13 @@ class Monitor:
         counts = np.zeros((len(self.columns), width))
         position = {column: c for c, column in enumerate(self.columns)}
         for metric in metrics:
-            if metric.name != f"{PREFIX}_drift_window_songs":
+            if metric.name != self.window_metric:
                 continue
             for sample in metric.samples:
                 c = position[sample.labels["column"]]
                 label = sample.labels["bin"]
-                b = self.classes.index(label) if self.columns[c] == GENRE_COLUMN else int(label)
+                predicted = self.columns[c] == self.prediction_column
+                b = self.classes.index(label) if predicted else int(label)
                 counts[c, b] += sample.value
         return np.rint(counts)
 
@@ -304,14 +329,16 @@ class Monitor:
             "Population stability index of the drift window against the reference, per column",
             labels=["column"],
         )
-        songs = GaugeMetricFamily(
-            f"{PREFIX}_drift_songs", "Songs counted in the drift window, per column",
+        name = self.contract.name
+        counted = GaugeMetricFamily(
+            f"{PREFIX}_drift_{metric_name(name)}",
+            f"{name} counted in the drift window, per column",
             labels=["column"],
-        )  # fmt: skip
+        )
         drifting = GaugeMetricFamily(
             f"{PREFIX}_drift_drifting",
             "1 when the column's PSI is above the threshold, 0 when not; absent until the "
-            "window holds enough songs to tell",
+            f"window holds enough {name} to tell",
             labels=["column"],
         )
         threshold = GaugeMetricFamily(
@@ -320,12 +347,12 @@ class Monitor:
         )  # fmt: skip
         for c, column in enumerate(self.columns):
             verdict = self._verdict(c, counts[c])
-            songs.add_metric([column], verdict["songs"])
+            counted.add_metric([column], verdict[name])
             if verdict["statistic"] is not None:
                 statistic.add_metric([column], verdict["statistic"])
             if verdict["drifting"] is not None:
                 drifting.add_metric([column], float(verdict["drifting"]))
-        return [statistic, songs, drifting, threshold]
+        return [statistic, counted, drifting, threshold]
 
     def close(self) -> None:
         """A worker that stops takes its drift window out of the sum."""

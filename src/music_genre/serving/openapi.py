@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import ConfigDict, TypeAdapter, create_model
 
-from music_genre.serving.inputs import Record, batch_field, dataframe_split_schema
+from music_genre.serving.forms import dataframe_split_schema
+from music_genre.serving.inputs import RowInputs, batch_field
 from music_genre.serving.schemas import CSV_TYPE, JSON_TYPE
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -29,10 +30,10 @@ class DocumentedAPI(FastAPI):
         return schema
 
 
-def invocations_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def invocations_openapi(inputs: RowInputs, max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The `openapi_extra` of /invocations (its request body, from the input models) and the
     schemas it refers to, for components.schemas."""
-    records = batch_field(max_rows, Record)
+    records = batch_field(max_rows, inputs.record)
     forms: dict[str, Any] = {  # Any: field definitions, as create_model takes them
         "dataframe_split": (dict[str, Any], ...),
         "dataframe_records": (records, ...),
@@ -44,12 +45,12 @@ def invocations_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
         for name, form in forms.items()
     ]
     schemas = [model.model_json_schema(ref_template=_REF_TEMPLATE) for model in models]
-    schemas[0]["properties"]["dataframe_split"] = dataframe_split_schema(max_rows)
+    schemas[0]["properties"]["dataframe_split"] = dataframe_split_schema(inputs, max_rows)
     csv_rows = TypeAdapter(records).json_schema(ref_template=_REF_TEMPLATE)
     request_body = {
         "required": True,
         "description": "One of the MLflow scoring server's input forms. CSV: a header row "
-        "of column names (as pandas `to_csv(index=False)` writes), one row per song, an empty "
+        "of column names (as pandas `to_csv(index=False)` writes), one row per line, an empty "
         "cell for a missing optional value.",
         "content": {
             JSON_TYPE: {"schema": {"oneOf": [_inline(schema) for schema in schemas]}},
@@ -57,7 +58,7 @@ def invocations_openapi(max_rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
                 "schema": {
                     **_inline(csv_rows),
                     "description": "The rows of the CSV table, one object per row "
-                    "(CSV carries them as text: a header row, then one line per song).",
+                    "(CSV carries them as text: a header row, then one line per row).",
                 }
             },
         },

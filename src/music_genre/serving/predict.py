@@ -1,38 +1,55 @@
-"""Predictions from a saved model: the same preprocessing as training, in memory or in batches."""
+"""Predictions from a saved model: the same preprocessing as training, in memory or in batches.
+
+A model carries its data contract in its card (key "contract", written by the train stage), so
+predictions need no project around the model: the contract names the input columns, the
+prediction column (`predicted_<target>`) and the probability columns (`probability_<class>`).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.errors import DataFileError
-from music_genre.data.features import RAW_DTYPES
-from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
+from music_genre.data.contract import Contract, load_contract, parse_contract
+from music_genre.serving.inputs import RowInputs
 from music_genre.serving.limits import BATCH_ROWS
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-INPUT_FORMATS = (".parquet", ".csv", ".jsonl")
-OUTPUT_FORMATS = (".parquet", ".csv")
-PREDICTION_COLUMN = "predicted_genre"
-PROBABILITY_PREFIX = "probability_"
+INPUT_FORMATS: Final = (".parquet", ".csv", ".jsonl")
+OUTPUT_FORMATS: Final = (".parquet", ".csv")
+# The model card's key for the contract the model was trained on.
+CONTRACT_KEY: Final = "contract"
+PROBE_ROWS: Final = 64
+PROBE_SEED: Final = 0
+
+log = logging.getLogger(__name__)
 
 
-PROBE_ROWS = 64
-PROBE_SEED = 0
+def card_contract(card: dict[str, Any], where: str = "model card") -> Contract:
+    """The contract a model card carries; a card written before models carried one gets the
+    project's (load_contract: $MUSIC_GENRE_CONTRACT or ./contract.yaml)."""
+    raw = card.get(CONTRACT_KEY)
+    if raw is None:
+        log.info("%s has no contract: using the project's", where)
+        return load_contract()
+    return parse_contract(raw, f"{where}: {CONTRACT_KEY}")
 
 
 @dataclass(frozen=True)
 class Predictor:
-    """A loaded model and its card; turns songs (raw columns) into genre probabilities.
+    """A loaded model and its card; turns rows (raw columns) into class probabilities.
 
-    `compiled` is the lean path for validated songs (music_genre.serving.fastpath), checked
-    against the pipeline on probe songs when the model is loaded; None means the pipeline's own.
+    `compiled` is the lean path for validated rows (music_genre.serving.fastpath), checked
+    against the pipeline on probe rows when the model is loaded; None means the pipeline's own.
     """
 
     pipeline: Any
@@ -41,47 +58,65 @@ class Predictor:
 
     @classmethod
     def load(cls, model_path: str | os.PathLike[str], *, lean: bool = True) -> Predictor:
-        from music_genre.modeling.store import load_model
+        from music_genre.modeling.store import card_path_for, load_model
 
         pipeline, card = load_model(model_path)
+        contract = card_contract(card, str(card_path_for(model_path)))
         compiled = None
         if lean:
-            from music_genre.data.synthetic import generate
             from music_genre.serving.fastpath import compile_pipeline
 
-            compiled = compile_pipeline(pipeline, probe=generate(PROBE_ROWS, seed=PROBE_SEED))
+            compiled = compile_pipeline(pipeline, RowInputs.of(contract), probe=_probe(contract))
         return cls(pipeline, card, compiled)
 
-    def predict_proba_songs(self, songs: list[dict[str, Any]]) -> np.ndarray:
-        """Probabilities for validated songs (dicts of the input columns, None = missing)."""
-        if self.compiled is not None:
-            return self.compiled.predict_proba(songs)
-        import pandas as pd
+    @cached_property
+    def contract(self) -> Contract:
+        """The data contract the model was trained on (its card's)."""
+        return card_contract(self.card)
 
-        frame = pd.DataFrame.from_records(songs, columns=list(SONG_COLUMNS))
-        frame = frame.astype({name: RAW_DTYPES[name] for name in frame.columns})
-        return self.predict_proba(frame, source="request")
+    @cached_property
+    def inputs(self) -> RowInputs:
+        """What the model takes for one row: the API's row models, made from the contract."""
+        return RowInputs.of(self.contract)
 
     @property
     def classes(self) -> list[str]:
         return list(self.card["classes"])
 
-    def predict_proba(self, songs: pd.DataFrame, source: str = "input") -> np.ndarray:
-        frame = prepare_songs(songs, source)
+    def predict_proba_rows(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Probabilities for validated rows (dicts of the input columns, None = missing)."""
+        if self.compiled is not None:
+            return self.compiled.predict_proba(rows)
+        return self.predict_proba(self.inputs.frame(rows), source="request")
+
+    def predict_proba(self, rows: pd.DataFrame, source: str = "input") -> np.ndarray:
+        frame = self.inputs.prepare(rows, source)
         return self.pipeline.predict_proba(frame[self.card["input_columns"]])
+
+    def predictions_frame(self, proba: np.ndarray, with_probabilities: bool) -> pd.DataFrame:
+        """The prediction column, and with `with_probabilities` one column per class."""
+        return predictions_frame(proba, self.classes, with_probabilities, self.contract)
+
+
+def _probe(contract: Contract) -> pd.DataFrame:
+    """Rows of the contract's table (generated from the contract alone) that the lean path must
+    predict exactly as the pipeline does."""
+    from music_genre.data.synthetic import generate
+
+    return generate(PROBE_ROWS, PROBE_SEED, contract)
 
 
 def predictions_frame(
-    proba: np.ndarray, classes: list[str], with_probabilities: bool
+    proba: np.ndarray, classes: list[str], with_probabilities: bool, contract: Contract
 ) -> pd.DataFrame:
     import pandas as pd
 
     from music_genre.modeling.metrics import predicted_labels
 
-    columns: dict[str, Any] = {PREDICTION_COLUMN: predicted_labels(proba, classes)}
+    columns: dict[str, Any] = {contract.prediction_column: predicted_labels(proba, classes)}
     if with_probabilities:
-        for index, genre in enumerate(classes):
-            columns[f"{PROBABILITY_PREFIX}{genre}"] = proba[:, index]
+        for index, label in enumerate(classes):
+            columns[contract.probability_column(label)] = proba[:, index]
     return pd.DataFrame(columns)
 
 
@@ -124,7 +159,9 @@ def read_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFr
             import pyarrow.csv as pacsv
 
             pending: list[pd.DataFrame] = []
-            for batch in pacsv.open_csv(path):
+            # An empty cell is a missing value, in a string column too (a category left out).
+            convert = pacsv.ConvertOptions(strings_can_be_null=True)
+            for batch in pacsv.open_csv(path, convert_options=convert):
                 yield from _rechunk(batch.to_pandas(), batch_rows, pending)
             yield from _flush(pending)
         else:
@@ -191,7 +228,7 @@ def predict_file(
         try:
             for batch in read_batches(source, batch_rows):
                 proba = predictor.predict_proba(batch, source=str(source))
-                frame = predictions_frame(proba, predictor.classes, with_probabilities)
+                frame = predictor.predictions_frame(proba, with_probabilities)
                 if explain is not None:
                     import pandas as pd
 
@@ -202,8 +239,8 @@ def predict_file(
                 rows += len(batch)
                 bar.update(len(batch))
             if writer is None:  # an input with no rows still gets a valid, empty output
-                empty = predictions_frame(
-                    _empty_proba(len(predictor.classes)), predictor.classes, with_probabilities
+                empty = predictor.predictions_frame(
+                    _empty_proba(len(predictor.classes)), with_probabilities
                 )
                 writer = _open_writer(
                     tmp, output_format, pa.Table.from_pandas(empty, preserve_index=False).schema

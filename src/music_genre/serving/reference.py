@@ -1,6 +1,7 @@
-"""What the server's live drift compares songs with, and how: the drift reference (per audio
-feature the bins of the reference profile, as music_genre.data.drift defines them for check_data
-too, and the genre mix the model predicted on the test split) and the drift settings."""
+"""What the server's live drift compares rows with, and how: the drift reference (per numeric
+input column of the contract the bins of the reference profile, as music_genre.data.drift defines
+them for check_data too, and the mix of classes the model predicted on the test split) and the
+drift settings."""
 
 from __future__ import annotations
 
@@ -10,64 +11,94 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from music_genre.core import paths
 from music_genre.core.errors import DataFileError, ParamsError
 from music_genre.data.drift import Bins, bins_from_quantiles
-from music_genre.data.features import NUMERIC_FEATURES
 from music_genre.serving.limits import DRIFT_THRESHOLD, DRIFT_WINDOW
 
-DRIFT_FEATURES: Final = NUMERIC_FEATURES
+if TYPE_CHECKING:
+    from music_genre.data.contract import Contract
+
+
+def class_mix_path(contract: Contract) -> str:
+    """Evaluate's per-class counts (rows keyed by the contract's target): the reference of the
+    predicted-class mix."""
+    return paths.per_class_plot(contract.target)
+
+
+def drift_columns(contract: Contract) -> tuple[str, ...]:
+    """The columns whose live values are compared with the reference: the numeric inputs."""
+    return contract.numeric_features
 
 
 @dataclass(frozen=True)
 class DriftReference:
-    """What live songs are compared with: the profile's bins per audio feature, and the genre
-    mix the model predicted on the test split (evaluate's per-genre counts)."""
+    """What live rows are compared with: the profile's bins per numeric input column, and the
+    class mix the model predicted on the test split (evaluate's per-class counts)."""
 
     bins: dict[str, Bins]
-    genres: list[str]
-    genre_shares: np.ndarray
+    classes: list[str]
+    class_shares: np.ndarray
     sources: dict[str, str]
 
     @classmethod
-    def load(cls, profile_path: str | os.PathLike[str], genre_mix_path: str | os.PathLike[str],
-             classes: Sequence[str]) -> DriftReference:  # fmt: skip
-        profile = _read_json(profile_path)
-        numeric = profile.get("numeric") if isinstance(profile, dict) else None
-        if not isinstance(numeric, dict):
-            raise DataFileError(f"{profile_path}: not a reference profile (no 'numeric' section)")
-        bins = {}
-        for feature in DRIFT_FEATURES:
-            quantiles = numeric.get(feature)
-            if not isinstance(quantiles, list) or not quantiles:
-                raise DataFileError(
-                    f"{profile_path}: 'numeric.{feature}' is missing or empty "
-                    "(expected the feature's quantiles; music-genre reference-profile writes them)"
-                )
-            bins[feature] = bins_from_quantiles(quantiles)
-        rows = _read_json(genre_mix_path)
-        try:
-            predicted = {str(row["genre"]): int(row["predicted"]) for row in rows}
-        except (KeyError, TypeError, ValueError):
-            raise DataFileError(
-                f"{genre_mix_path}: expected evaluate's per-genre rows with 'genre' and "
-                "'predicted' counts (re-run `dvc repro evaluate`)"
-            ) from None
-        if sorted(predicted) != sorted(classes) or not sum(predicted.values()):
-            raise DataFileError(
-                f"{genre_mix_path}: its genres {sorted(predicted)} are not the model's classes "
-                f"{sorted(classes)}"
-            )
-        counts = np.array([predicted[genre] for genre in classes], dtype=float)
+    def load(
+        cls,
+        profile_path: str | os.PathLike[str],
+        class_mix_path: str | os.PathLike[str],
+        contract: Contract,
+        classes: Sequence[str],
+    ) -> DriftReference:
+        """The reference in these files for a model of `contract` predicting `classes` (in its
+        probabilities' order)."""
         return cls(
-            bins,
+            _profile_bins(profile_path, contract),
             list(classes),
-            counts / counts.sum(),
-            {"features": str(profile_path), "predicted_genre": str(genre_mix_path)},
+            _class_shares(class_mix_path, contract, classes),
+            {"features": str(profile_path), contract.prediction_column: str(class_mix_path)},
         )
+
+
+def _profile_bins(profile_path: str | os.PathLike[str], contract: Contract) -> dict[str, Bins]:
+    profile = _read_json(profile_path)
+    numeric = profile.get("numeric") if isinstance(profile, dict) else None
+    if not isinstance(numeric, dict):
+        raise DataFileError(f"{profile_path}: not a reference profile (no 'numeric' section)")
+    bins = {}
+    for column in drift_columns(contract):
+        quantiles = numeric.get(column)
+        if not isinstance(quantiles, list) or not quantiles:
+            raise DataFileError(
+                f"{profile_path}: 'numeric.{column}' is missing or empty "
+                "(expected the column's quantiles; music-genre reference-profile writes them)"
+            )
+        bins[column] = bins_from_quantiles(quantiles)
+    return bins
+
+
+def _class_shares(
+    class_mix_path: str | os.PathLike[str], contract: Contract, classes: Sequence[str]
+) -> np.ndarray:
+    rows = _read_json(class_mix_path)
+    target = contract.target
+    try:
+        predicted = {str(row[target]): int(row["predicted"]) for row in rows}
+    except (KeyError, TypeError, ValueError):
+        raise DataFileError(
+            f"{class_mix_path}: expected evaluate's per-class rows with '{target}' and "
+            "'predicted' counts (re-run `dvc repro evaluate`)"
+        ) from None
+    if sorted(predicted) != sorted(classes) or not sum(predicted.values()):
+        raise DataFileError(
+            f"{class_mix_path}: its classes {sorted(predicted)} are not the model's classes "
+            f"{sorted(classes)}"
+        )
+    counts = np.array([predicted[label] for label in classes], dtype=float)
+    return counts / counts.sum()
 
 
 def _read_json(path: str | os.PathLike[str]) -> Any:
@@ -89,7 +120,7 @@ class DriftSettings:
 
     def __post_init__(self) -> None:
         if self.window < 1:
-            raise ParamsError(f"--drift-window {self.window}: expected 1 or more songs")
+            raise ParamsError(f"--drift-window {self.window}: expected 1 or more rows")
         if not (self.threshold > 0 and math.isfinite(self.threshold)):
             raise ParamsError(f"--drift-threshold {self.threshold}: expected a positive number")
 
@@ -97,12 +128,13 @@ class DriftSettings:
     def load(
         cls,
         profile_path: str | os.PathLike[str],
-        genre_mix_path: str | os.PathLike[str],
+        class_mix_path: str | os.PathLike[str],
+        contract: Contract,
         classes: Sequence[str],
         *,
         window: int = DRIFT_WINDOW,
         threshold: float = DRIFT_THRESHOLD,
     ) -> DriftSettings:
         """The settings over the references in these files (DriftReference.load), checked."""
-        reference = DriftReference.load(profile_path, genre_mix_path, classes)
+        reference = DriftReference.load(profile_path, class_mix_path, contract, classes)
         return cls(reference, window=window, threshold=threshold)

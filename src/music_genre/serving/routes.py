@@ -2,10 +2,11 @@
 /model), scoring (/predict, /invocations), /explain, and for operators /metrics and /drift.
 
 What they serve (the model, its explainer, the monitor, the caps) is the app's `Served`, which a
-route gets as a dependency (`get_served`). The routers of /predict and /explain are made per app,
-because their request models carry the app's caps (maxItems in the document, a 422 beyond).
+route gets as a dependency (`get_served`). The routers of /predict, /explain and /drift are made
+per app, because their models carry the app's caps (maxItems in the document, a 422 beyond) and
+the names of the model's contract (the rows' key, the target, the prediction column).
 
-Batches beyond a few songs run in a worker thread in chunks of ~0.1 s, and before each chunk a
+Batches beyond a few rows run in a worker thread in chunks of ~0.1 s, and before each chunk a
 request whose client has gone is dropped (status 499 in the metrics, nothing sent).
 """
 
@@ -23,25 +24,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from music_genre.serving.errors import error_responses, unsupported_media_type
 from music_genre.serving.explain import Explainer
-from music_genre.serving.inputs import (
+from music_genre.serving.forms import (
     INVOCATIONS_ROUTE,
     MLFLOW_JSON_FORMATS,
-    InputError,
     records_from_csv,
     records_from_json,
 )
+from music_genre.serving.inputs import InputError
 from music_genre.serving.limits import EXPLAIN_CHUNK_SONGS, INLINE_ROWS, PREDICT_CHUNK_SONGS
 from music_genre.serving.monitoring import Monitor
 from music_genre.serving.predict import Predictor
 from music_genre.serving.schemas import (
     CSV_TYPE,
     JSON_TYPE,
-    DriftReport,
-    ExplainResponse,
+    Answers,
     InvocationsResponse,
-    PredictResponse,
     Status,
-    songs_request,
+    rows_request,
 )
 
 # What the metrics count for a request whose client went away before its answer (nginx's code).
@@ -57,7 +56,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Served:
     """What one app serves: the model, its explainer (or the 422 of a model without one), the
-    monitor (None: monitoring off), the model card of /model, its version and the song cap of
+    monitor (None: monitoring off), the model card of /model, its version and the row cap of
     /predict and /invocations."""
 
     predictor: Predictor
@@ -67,9 +66,9 @@ class Served:
     version: str
     max_predict_songs: int
 
-    def observe(self, route: str, songs: list[dict[str, Any]], proba: Any) -> None:
+    def observe(self, route: str, rows: list[dict[str, Any]], proba: Any) -> None:
         if self.monitor is not None:
-            self.monitor.predicted(route, songs, proba)
+            self.monitor.predicted(route, rows, proba)
 
 
 async def get_served(request: Request) -> Served:
@@ -115,26 +114,26 @@ def _parse_json(body: bytes) -> Any:
 
 
 async def _in_chunks(
-    request: Request, songs: list[Any], work: Callable[[list[Any]], Any], chunk: int
+    request: Request, rows: list[Any], work: Callable[[list[Any]], Any], chunk: int
 ) -> list[Any] | None:
-    """`work` of each chunk of `songs` in a worker thread, in order; None as soon as the client
+    """`work` of each chunk of `rows` in a worker thread, in order; None as soon as the client
     has gone (checked before every chunk)."""
     results = []
-    for start in range(0, len(songs), chunk):
+    for start in range(0, len(rows), chunk):
         if await request.is_disconnected():
-            log.info("%s: client gone, %d of %d songs done", request.url.path, start, len(songs))
+            log.info("%s: client gone, %d of %d rows done", request.url.path, start, len(rows))
             return None
-        results.append(await run_in_threadpool(work, songs[start : start + chunk]))
+        results.append(await run_in_threadpool(work, rows[start : start + chunk]))
     return results
 
 
-async def _predict(predictor: Predictor, songs: list[dict[str, Any]], request: Request) -> Any:
-    """The songs' probabilities, or None when the client went away meanwhile."""
-    if len(songs) <= INLINE_ROWS:
-        return predictor.predict_proba_songs(songs)
+async def _predict(predictor: Predictor, rows: list[dict[str, Any]], request: Request) -> Any:
+    """The rows' probabilities, or None when the client went away meanwhile."""
+    if len(rows) <= INLINE_ROWS:
+        return predictor.predict_proba_rows(rows)
     import numpy as np
 
-    parts = await _in_chunks(request, songs, predictor.predict_proba_songs, PREDICT_CHUNK_SONGS)
+    parts = await _in_chunks(request, rows, predictor.predict_proba_rows, PREDICT_CHUNK_SONGS)
     return None if parts is None else np.vstack(parts)
 
 
@@ -150,12 +149,12 @@ def _json(payload: Any) -> Response:
 probes = APIRouter()
 
 
-@probes.get("/ping", response_model=Status, summary="Liveness (MLflow, SageMaker)")
+@probes.get("/ping", response_model=Status, summary="Up and answering (MLflow, SageMaker)")
 async def ping() -> Any:
     return _json({"status": "ok"})
 
 
-@probes.get("/health", response_model=Status, summary="Liveness (same as /ping)")
+@probes.get("/health", response_model=Status, summary="Up and answering (same as /ping)")
 async def health() -> Any:
     return _json({"status": "ok"})
 
@@ -175,21 +174,30 @@ async def model(served: ServedDep) -> dict[str, Any]:
     return served.model_info
 
 
-def scoring_router(max_songs: int, invocations_spec: dict[str, Any]) -> APIRouter:
-    """/predict and /invocations, at most `max_songs` songs a request; `invocations_spec` is the
+def _dumped(body: Any) -> list[dict[str, Any]]:
+    """The validated rows of a `{"<contract.name>": [...]}` body, keyed by column."""
+    return [row.model_dump(by_alias=True) for row in body.rows]
+
+
+def scoring_router(
+    predictor: Predictor, answers: Answers, max_rows: int, invocations_spec: dict[str, Any]
+) -> APIRouter:
+    """/predict and /invocations, at most `max_rows` rows a request; `invocations_spec` is the
     document's request body of /invocations (serving.openapi)."""
     router = APIRouter()
-    PredictRequest: Any = songs_request("PredictRequest", max_songs)  # noqa: N806 (a class)
+    contract = predictor.contract
+    PredictRequest: Any = rows_request("PredictRequest", predictor.inputs, max_rows)  # noqa: N806 (a class)
 
     @router.post(
         "/predict",
         dependencies=[Depends(require_json)],
-        response_model=PredictResponse,
+        response_model=answers.predict,
         responses=error_responses(*_BODY_ERRORS),
-        summary=f"Genre and probabilities of each song (at most {max_songs})",
+        summary=f"The predicted {contract.target} and the probabilities of each {contract.row} "
+        f"(at most {max_rows})",
     )
     async def predict(body: PredictRequest, request: Request, served: ServedDep) -> Any:
-        return await _predictions([song.model_dump() for song in body.songs], request, served)
+        return await _predictions(_dumped(body), request, served)
 
     router.add_api_route(
         INVOCATIONS_ROUTE,
@@ -200,22 +208,23 @@ def scoring_router(max_songs: int, invocations_spec: dict[str, Any]) -> APIRoute
         openapi_extra=invocations_spec,
         summary="MLflow scoring: JSON ("
         + ", ".join(MLFLOW_JSON_FORMATS)
-        + f") or CSV (at most {max_songs} songs)",
+        + f") or CSV (at most {max_rows} {contract.name})",
     )
     return router
 
 
-async def _predictions(songs: list[dict[str, Any]], request: Request, served: Served) -> Response:
-    proba = await _predict(served.predictor, songs, request)
+async def _predictions(rows: list[dict[str, Any]], request: Request, served: Served) -> Response:
+    proba = await _predict(served.predictor, rows, request)
     if proba is None:
         return _gone()
-    served.observe("/predict", songs, proba)
+    served.observe("/predict", rows, proba)
     classes = served.predictor.classes
+    target = served.predictor.contract.target
     return _json(
         {
             "predictions": [
                 {
-                    "genre": classes[int(row.argmax())],
+                    target: classes[int(row.argmax())],
                     "probabilities": dict(zip(classes, row.tolist(), strict=True)),
                 }
                 for row in proba
@@ -229,56 +238,57 @@ async def invocations(request: Request, served: ServedDep) -> Any:
     if media_type not in (JSON_TYPE, CSV_TYPE):
         raise unsupported_media_type(media_type, (JSON_TYPE, CSV_TYPE))
     body = await request.body()
+    inputs = served.predictor.inputs
     if media_type == CSV_TYPE:
-        songs = records_from_csv(body, served.max_predict_songs)
+        rows = records_from_csv(inputs, body, served.max_predict_songs)
     else:
-        songs = records_from_json(_parse_json(body), served.max_predict_songs)
-    proba = await _predict(served.predictor, songs, request)
+        rows = records_from_json(inputs, _parse_json(body), served.max_predict_songs)
+    proba = await _predict(served.predictor, rows, request)
     if proba is None:
         return _gone()
-    served.observe(INVOCATIONS_ROUTE, songs, proba)
+    served.observe(INVOCATIONS_ROUTE, rows, proba)
     classes = served.predictor.classes
     return _json({"predictions": [classes[int(row.argmax())] for row in proba]})
 
 
-def explain_router(max_songs: int) -> APIRouter:
-    """/explain, at most `max_songs` songs a request."""
+def explain_router(predictor: Predictor, answers: Answers, max_rows: int) -> APIRouter:
+    """/explain, at most `max_rows` rows a request."""
     router = APIRouter()
-    ExplainRequest: Any = songs_request("ExplainRequest", max_songs)  # noqa: N806 (a class)
+    ExplainRequest: Any = rows_request("ExplainRequest", predictor.inputs, max_rows)  # noqa: N806 (a class)
 
     @router.post(
         "/explain",
         dependencies=[Depends(require_json)],
-        response_model=ExplainResponse,
+        response_model=answers.explain,
         responses=error_responses(*_BODY_ERRORS),
-        summary="Each song's prediction and every input column's contribution to each genre "
-        f"(at most {max_songs} songs)",
+        summary=f"Each {predictor.contract.row}'s prediction and every input column's "
+        f"contribution to each class (at most {max_rows} {predictor.contract.name})",
     )
     async def explain(body: ExplainRequest, request: Request, served: ServedDep) -> Any:
-        return await _explanations([song.model_dump() for song in body.songs], request, served)
+        return await _explanations(_dumped(body), request, served)
 
     return router
 
 
-async def _explanations(songs: list[dict[str, Any]], request: Request, served: Served) -> Response:
+async def _explanations(rows: list[dict[str, Any]], request: Request, served: Served) -> Response:
     import numpy as np
 
     if isinstance(served.explainer, InputError):
         raise served.explainer
     parts = await _in_chunks(
-        request, songs, partial(_explained, served.explainer), EXPLAIN_CHUNK_SONGS
+        request, rows, partial(_explained, served.explainer), EXPLAIN_CHUNK_SONGS
     )
     if parts is None:
         return _gone()
     proba = np.vstack([chunk_proba for _, chunk_proba in parts])
-    served.observe("/explain", songs, proba)
+    served.observe("/explain", rows, proba)
     content = '{"explanations": [' + ",".join(items for items, _ in parts) + "]}"
     return Response(content, media_type=JSON_TYPE)
 
 
-def _explained(explainer: Explainer, songs: list[dict[str, Any]]) -> tuple[str, Any]:
-    """The songs' explanations as JSON array items (no brackets), and their probabilities."""
-    explanations = explainer.explain_songs(songs)
+def _explained(explainer: Explainer, rows: list[dict[str, Any]]) -> tuple[str, Any]:
+    """The rows' explanations as JSON array items (no brackets), and their probabilities."""
+    explanations = explainer.explain_rows(rows)
     items = json.dumps(explanations.records(), allow_nan=False)[1:-1]
     return items, explanations.probabilities
 
@@ -297,14 +307,17 @@ async def metrics(monitor: MonitorDep) -> Any:
     return Response(content, headers={"Content-Type": content_type})
 
 
-drift_routes = APIRouter()
+def drift_router(answers: Answers) -> APIRouter:
+    """/drift, answered in the model's contract's names."""
+    router = APIRouter()
 
+    @router.get(
+        "/drift",
+        response_model=answers.drift,
+        summary="Live inputs against the training reference: PSI per numeric input column "
+        "and for the predicted-class mix",
+    )
+    async def get_drift(monitor: MonitorDep) -> Any:
+        return _json(monitor.drift_report())
 
-@drift_routes.get(
-    "/drift",
-    response_model=DriftReport,
-    summary="Live inputs against the training reference: PSI per audio feature "
-    "and for the predicted-genre mix",
-)
-async def get_drift(monitor: MonitorDep) -> Any:
-    return _json(monitor.drift_report())
+    return router

@@ -21,7 +21,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,7 +43,10 @@ from music_genre.serving.limits import (
 )
 from music_genre.serving.monitoring import MULTIPROC_ENV
 from music_genre.serving.predict import Predictor
-from music_genre.serving.reference import DriftSettings
+from music_genre.serving.reference import DriftSettings, class_mix_path
+
+if TYPE_CHECKING:
+    from music_genre.data.contract import Contract
 
 # The workers' settings are the environment variables SETTINGS_PREFIX + the field's name.
 SETTINGS_PREFIX: Final = "MUSIC_GENRE_SERVE_"
@@ -66,7 +69,7 @@ class WorkerSettings(BaseSettings):
     monitoring: bool = True
     workers: int = 1
     reference_profile: Path | None = None
-    genre_reference: Path | None = None
+    class_reference: Path | None = None
     drift_window: int = DRIFT_WINDOW
     drift_threshold: float = DRIFT_THRESHOLD
 
@@ -79,13 +82,15 @@ class WorkerSettings(BaseSettings):
             else:
                 os.environ[variable] = value if isinstance(value, str) else json.dumps(value)
 
-    def drift(self, classes: list[str]) -> DriftSettings | None:
-        if self.reference_profile is None or self.genre_reference is None:
+    def drift(self, predictor: Predictor) -> DriftSettings | None:
+        """The drift settings for the model of `predictor` (its contract and classes)."""
+        if self.reference_profile is None or self.class_reference is None:
             return None
         return DriftSettings.load(
             self.reference_profile,
-            self.genre_reference,
-            classes,
+            self.class_reference,
+            predictor.contract,
+            predictor.classes,
             window=self.drift_window,
             threshold=self.drift_threshold,
         )
@@ -103,13 +108,14 @@ def serve(
     grace_period: float = GRACE_SECONDS,
     monitoring: bool = True,
     reference_profile: str | os.PathLike[str] | None = None,
-    genre_reference: str | os.PathLike[str] | None = None,
+    class_reference: str | os.PathLike[str] | None = None,
     drift_window: int = DRIFT_WINDOW,
     drift_threshold: float = DRIFT_THRESHOLD,
 ) -> None:
     """Run the API with uvicorn: `workers` processes (None: one per CPU), each loading the
-    verified model once. The drift references left as None are the project's own (core.paths),
-    and drift is off when those are absent."""
+    verified model once. The drift references left as None are the project's own (core.paths;
+    the class mix is evaluate's file named after the model's target), and drift is off when
+    those are absent."""
     workers = default_workers() if workers is None else workers
     _check_options(
         workers,
@@ -120,7 +126,11 @@ def serve(
     )
     # Load once here, so a bad model or reference file fails the command before any worker.
     predictor = Predictor.load(model, lean=False)
-    references = _drift_references(reference_profile, genre_reference) if monitoring else None
+    references = (
+        _drift_references(predictor.contract, reference_profile, class_reference)
+        if monitoring
+        else None
+    )
     settings = WorkerSettings(
         model=Path(model).resolve(),
         max_predict_songs=max_predict_songs,
@@ -129,11 +139,11 @@ def serve(
         monitoring=monitoring,
         workers=workers,
         reference_profile=references[0] if references else None,
-        genre_reference=references[1] if references else None,
+        class_reference=references[1] if references else None,
         drift_window=drift_window,
         drift_threshold=drift_threshold,
     )
-    settings.drift(predictor.classes)  # the references and drift options are good
+    settings.drift(predictor)  # the references and drift options are good
     settings.export()
     log.info("serving %s on http://%s:%d with %d worker(s)", model, host, port, workers)
     _run(host, port, workers, grace_period, shared_metrics=monitoring and workers > 1)
@@ -151,17 +161,22 @@ def _check_options(workers: int, grace_period: float, **caps: int) -> None:
 
 
 def _drift_references(
-    profile: str | os.PathLike[str] | None, genre_mix: str | os.PathLike[str] | None
+    contract: Contract,
+    profile: str | os.PathLike[str] | None,
+    class_mix: str | os.PathLike[str] | None,
 ) -> tuple[Path, Path] | None:
     """The drift references, resolved; None (drift off, with a warning) when neither was given
     and the project's own are not there."""
-    references = (Path(profile or paths.REFERENCE_PROFILE), Path(genre_mix or paths.PER_GENRE))
+    references = (
+        Path(profile or paths.REFERENCE_PROFILE),
+        Path(class_mix or class_mix_path(contract)),
+    )
     missing = [str(path) for path in references if not path.exists()]
-    if missing and not (profile or genre_mix):
+    if missing and not (profile or class_mix):
         # Outside a project (a container with only the model): metrics without drift.
         log.warning(
             "drift is off: %s not found (run in the project, or pass --reference-profile and "
-            "--genre-reference)",
+            "--class-reference)",
             " and ".join(missing),
         )
         return None
@@ -222,6 +237,6 @@ def app_from_environment() -> FastAPI:
         settings.max_body_bytes,
         max_explain_songs=settings.max_explain_songs,
         monitoring=settings.monitoring,
-        drift=settings.drift(predictor.classes),
+        drift=settings.drift(predictor),
         workers=settings.workers,
     )

@@ -4,6 +4,7 @@ import pytest
 from music_genre.data.drift import DRIFT_BINS, bins_from_quantiles, min_count, psi
 from music_genre.data.profile import build_profile, quantile_levels
 from music_genre.pipeline.check_data import drift_tests
+from support.data import songs_contract
 
 
 def test_deciles_of_the_profile_make_equal_mass_bins():
@@ -49,9 +50,10 @@ def test_min_count_keeps_chance_below_the_false_alarm_rate():
 
 def test_check_data_reports_the_same_psi_the_server_computes(synthetic_prepared):
     reference = synthetic_prepared.sample(frac=0.5, random_state=0)
-    profile = build_profile(reference, 200)
+    profile = build_profile(reference, 200, songs_contract())
     shifted = synthetic_prepared.assign(tempo=synthetic_prepared["tempo"] + 30)
-    report = {row["column"]: row for row in drift_tests(shifted, profile, 0.05)["columns"]}
+    drift = drift_tests(shifted, profile, 0.05, songs_contract())
+    report = {row["column"]: row for row in drift["columns"]}
     bins = bins_from_quantiles(profile["numeric"]["tempo"])
     values = shifted["tempo"].dropna().to_numpy(dtype=float)
     assert report["tempo"]["psi"] == pytest.approx(psi(bins.counts(values), bins.expected))

@@ -10,7 +10,11 @@ from music_genre.core.errors import PipelineError
 from music_genre.experiments.report.figures import render_plots
 from music_genre.experiments.report.gates import Gate, check_gates
 from music_genre.experiments.report.markdown import _delta, _metric_rows, _show
-from music_genre.experiments.report.sources import METRICS_FILES, PLOTS, _check_summary
+from music_genre.experiments.report.sources import METRICS_FILES, _check_summary, captioned_plots
+
+# The report of a contract whose target is `species`.
+TARGET = "species"
+PLOTS = captioned_plots(TARGET)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -64,9 +68,11 @@ def test_a_plot_only_one_revision_has_is_marked_and_still_drawn(tmp_path):
         confusion: _vega(["main"]),
     }
     drawn = []
-    notes = render_plots(plots, "main", tmp_path, lambda spec: drawn.append(spec) or PNG)
+    notes = render_plots(
+        plots, "main", tmp_path, lambda spec: drawn.append(spec) or PNG, target=TARGET
+    )
     by_caption = {caption: (file, note) for caption, file, note in notes}
-    assert by_caption[PLOTS[roc][1]] == (PLOTS[roc][0], "")
+    assert by_caption["ROC per species (test)"] == (PLOTS[roc][0], "")
     assert by_caption[PLOTS[pr][1]][1] == "new: `main` has no data for it"
     assert by_caption[PLOTS[confusion][1]][1] == "removed: only the base has it"
     assert by_caption[PLOTS[curves][1]] == ("", "not in either revision")
@@ -74,6 +80,23 @@ def test_a_plot_only_one_revision_has_is_marked_and_still_drawn(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(
         PLOTS[plot][0] for plot in (roc, pr, confusion)
     )
+
+
+def test_the_f1_movers_table_is_headed_by_the_target():
+    from music_genre.experiments.report.markdown import render_markdown, report_sections
+
+    values = [
+        {"species": "Adelie", "f1": 0.5, "rev": "main"},
+        {"species": "Adelie", "f1": 0.75, "rev": "workspace"},
+        {"species": "Gentoo", "f1": 0.9, "rev": "main"},
+        {"species": "Gentoo", "f1": 0.8, "rev": "workspace"},
+    ]
+    plot = [{"content": {"data": {"values": values}}}]
+    diffs = _diffs(plots={"dvc.yaml::plots/evaluate/custom/per_species.json": plot})
+    text = "\n".join(render_markdown("main", diffs, report_sections(diffs, "main"), []))
+    assert "| species | `main` | workspace | Δ |" in text
+    assert "| Adelie | 0.50000 | 0.75000 | +0.25000 |" in text
+    assert "| Gentoo | 0.90000 | 0.80000 | -0.10000 |" in text
 
 
 def test_check_summary_keeps_rows_checks_tracks_and_drifting_columns():
@@ -130,6 +153,7 @@ def _diffs(**changes):
     from music_genre.experiments.report.sources import Diffs
 
     fields = {
+        "target": TARGET,
         "params": {},
         "metrics": {},
         "plots": {},
@@ -141,20 +165,20 @@ def _diffs(**changes):
     return Diffs(**{**fields, **changes})
 
 
-def test_markdown_sections_for_checks_a_missing_card_and_unmoved_genres():
+def test_markdown_sections_for_checks_a_missing_card_and_unmoved_classes():
     from music_genre.experiments.report.markdown import render_markdown, report_sections
 
     diffs = _diffs(
         base_checks={"rows": 10, "passed": True},
         checks={"rows": 12, "passed": True},
         plots={
-            "dvc.yaml::plots/evaluate/custom/per_genre.json": [
+            "dvc.yaml::plots/evaluate/custom/per_species.json": [
                 {
                     "content": {
                         "data": {
                             "values": [
-                                {"genre": "Pop", "f1": 0.5, "rev": "main"},
-                                {"genre": "Pop", "f1": 0.5, "rev": "workspace"},
+                                {"species": "Adelie", "f1": 0.5, "rev": "main"},
+                                {"species": "Adelie", "f1": 0.5, "rev": "workspace"},
                             ]
                         }
                     }
@@ -166,12 +190,14 @@ def test_markdown_sections_for_checks_a_missing_card_and_unmoved_genres():
     assert sections["data"] == [("rows", 10, 12)]
     text = "\n".join(render_markdown("main", diffs, sections, []))
     assert "## Data checks and split" in text and "| `rows` | 10 | 12 |" in text
-    assert "No genre's F1 moved." in text
+    assert sections["f1"] == [("Adelie", 0.5, 0.5)]
+    assert "### Per-species F1 (test): largest gains and losses" in text
+    assert "No species's F1 moved." in text
     assert "The model card of `main` is not in the DVC cache or remote." in text
     same = _diffs(base_card={"model": "lightgbm"})
     text = "\n".join(render_markdown("main", same, report_sections(same, "main"), []))
     assert "Estimator, rounds and training rows are unchanged." in text
-    assert "No param changed." in text and "Per-genre F1" not in text
+    assert "No param changed." in text and "Per-species F1" not in text
 
 
 def test_a_revision_that_looks_like_an_option_and_a_failing_dvc_are_one_line(tmp_path):
@@ -222,7 +248,9 @@ def test_the_base_card_is_none_without_a_lock_or_when_no_cache_has_it(tmp_path):
 def test_a_plot_whose_base_data_is_not_in_the_local_cache_is_not_called_new(tmp_path):
     roc, pr, confusion, curves = PLOTS
     plots = {f"dvc.yaml::{roc}": _vega(["workspace"]), confusion: _vega(["workspace"])}
-    notes = render_plots(plots, "main", tmp_path, lambda spec: PNG, {confusion, curves})
+    notes = render_plots(
+        plots, "main", tmp_path, lambda spec: PNG, {confusion, curves}, target=TARGET
+    )
     by_caption = {caption: note for caption, _, note in notes}
     missing = "`main`'s data is not in the local cache: `dvc pull` or run it"
     assert by_caption[PLOTS[confusion][1]] == missing

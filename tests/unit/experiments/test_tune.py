@@ -11,12 +11,17 @@ import pytest
 import yaml
 
 from music_genre.core.errors import ParamsError, PipelineError
+from music_genre.data.contract import CONTRACT_ENV, load_contract
 from music_genre.data.synthetic import generate
 from music_genre.experiments import tune as tune_module
 from music_genre.experiments.space import apply, experiment_overrides, parse_space
 from music_genre.experiments.tune import tune
 from music_genre.pipeline.preprocess import preprocess
 from support.models import small_model_params
+from support.project import PROJECT_ROOT
+
+SONGS = load_contract(PROJECT_ROOT / "contract.yaml")
+PENGUINS_CONTRACT = PROJECT_ROOT / "examples" / "penguins" / "contract.yaml"
 
 SPACE = {
     "train.lightgbm.learning_rate": {"low": 0.03, "high": 0.4, "log": True},
@@ -29,13 +34,14 @@ SPACE = {
 @pytest.fixture(scope="module")
 def train_split(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tune") / "train.parquet"
-    preprocess(generate(2500, seed=3)).to_parquet(path, index=False)
+    preprocess(generate(2500, seed=3, contract=SONGS), SONGS).to_parquet(path, index=False)
     return path
 
 
-def write_params(folder: Path, **tune_changes) -> Path:
+def write_params(folder: Path, group_by: str = "track", **tune_changes) -> Path:
     raw = small_model_params().model_dump()
     raw["train"]["n_threads"] = 1
+    raw["segregate"]["group_by"] = group_by
     raw["tune"] = {
         "study": "unit-study",
         "seed": 7,
@@ -95,6 +101,35 @@ def test_the_best_trial_scores_what_the_train_stage_scores(tmp_path, train_split
     card = json.loads((tmp_path / "model.json").read_text())
     assert card["boosting_rounds"] == best.user_attrs["rounds"]
     assert best.user_attrs["scores"] == scores
+
+
+def test_trials_follow_the_contract_of_the_project(tmp_path, monkeypatch):
+    """A contract without text or groups and with three classes: the trials' columns, target
+    and split come from it (MUSIC_GENRE_CONTRACT), and the best trial is what train scores."""
+    from music_genre.core.params import load_params
+    from music_genre.pipeline.train import train
+
+    penguins = load_contract(PENGUINS_CONTRACT)
+    monkeypatch.setenv(CONTRACT_ENV, str(PENGUINS_CONTRACT))
+    split = tmp_path / "train.parquet"
+    preprocess(generate(900, seed=5, contract=penguins), penguins).to_parquet(split, index=False)
+    space = {"train.lightgbm.num_leaves": {"low": 4, "high": 31}}
+    params = write_params(tmp_path, group_by="none", n_trials=2, space=space)
+    result = tune(
+        str(params),
+        str(split),
+        run_experiment=False,
+        summary_root=tmp_path / "study",
+        out=io.StringIO(),
+    )
+    assert [t.state.name for t in result.study.trials] == ["COMPLETE", "COMPLETE"]
+    best = apply(load_params(params), result.best["params"])
+    model = tmp_path / "model.joblib"
+    scores = train(best, str(split), str(model), str(tmp_path / "m"), str(tmp_path / "p"))
+    assert scores["roc_auc"] == result.best["value"]
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["input_columns"] == list(penguins.model_input_columns)
+    assert sorted(card["classes"]) == sorted(penguins.classes)
 
 
 def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, train_split):

@@ -6,20 +6,24 @@ from scipy import sparse
 from small_models import (
     COLUMNS,
     PARAMS,
+    PENGUINS,
+    SONGS,
+    TARGET,
     fitted,
     lightgbm_train_params,
+    prepared_table,
     small_train_params,
+    with_text,
 )
 
 from music_genre.core.errors import ParamsError
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
-from music_genre.modeling.build import make_estimator
+from music_genre.modeling.build import build_pipeline, make_estimator
 
 
-def test_pipeline_learns_the_synthetic_genres(synthetic_prepared):
+def test_pipeline_learns_the_synthetic_classes(synthetic_prepared):
     pipeline = fitted(synthetic_prepared)
-    proba = pipeline.predict_proba(synthetic_prepared[list(MODEL_INPUT_COLUMNS)])
-    assert proba.shape == (len(synthetic_prepared), 15)
+    proba = pipeline.predict_proba(synthetic_prepared[COLUMNS])
+    assert proba.shape == (len(synthetic_prepared), len(SONGS.classes))
     assert np.allclose(proba.sum(axis=1), 1)
     accuracy = (pipeline.predict(synthetic_prepared) == synthetic_prepared[TARGET]).mean()
     assert accuracy > 0.6
@@ -47,12 +51,10 @@ def test_lightgbm_arguments_are_checked_and_aliases_accepted():
 def test_the_text_block_stays_sparse_for_lightgbm_and_dense_for_hist_gradient_boosting(
     synthetic_prepared,
 ):
-    from music_genre.modeling.build import build_pipeline
-
     rows = synthetic_prepared[COLUMNS].head(200)
     for name, is_sparse in (("lightgbm", True), ("hist_gradient_boosting", False)):
         train = PARAMS.train.model_copy(update={"model": name})
-        preprocessor = build_pipeline(train, PARAMS.tfidf).named_steps["preprocessor"]
+        preprocessor = build_pipeline(train, PARAMS.tfidf, SONGS).named_steps["preprocessor"]
         matrix = preprocessor.fit_transform(rows, synthetic_prepared[TARGET].head(200))
         assert sparse.issparse(matrix) is is_sparse, name
         assert np.isfinite(matrix.toarray() if is_sparse else matrix).all()
@@ -66,3 +68,51 @@ def test_the_forest_gets_the_thread_count_from_params():
         update={"model": "random_forest", "random_forest": {"n_estimators": 5}, "n_threads": 3}
     )
     assert make_estimator(unset)[0].n_jobs == 3
+
+
+def test_the_blocks_follow_the_contract_and_an_empty_kind_has_none():
+    def blocks(contract):
+        preprocessor = build_pipeline(small_train_params(), PARAMS.tfidf, contract)[0]
+        return [(name, columns) for name, _, columns in preprocessor.transformers]
+
+    assert blocks(SONGS) == [
+        ("num", list(SONGS.numeric_features)),
+        ("cat", list(SONGS.categorical_features)),
+        ("text", SONGS.text_feature),
+    ]
+    assert blocks(PENGUINS) == [
+        ("num", list(PENGUINS.numeric_features)),
+        ("cat", list(PENGUINS.categorical_features)),
+    ]
+    only_text = with_text(PENGUINS, "notes")
+    card = only_text.card()
+    card["columns"] = [
+        {**column, "role": "carried"} if column["role"] in ("numeric", "categorical") else column
+        for column in card["columns"]
+    ]
+    assert blocks(type(only_text).model_validate(card)) == [("text", "notes_text")]
+
+
+def test_string_categoricals_with_missing_values_and_no_text_are_learned():
+    table = prepared_table(PENGUINS, 900, seed=4)
+    assert table["island"].dtype == "str" and table["sex"].isna().any()
+    assert table["bill_length_mm"].isna().any()
+    pipeline = fitted(table, PENGUINS)
+    inputs = list(PENGUINS.model_input_columns)
+    assert list(pipeline.classes_) == sorted(PENGUINS.classes)
+    # An island the model never saw is encoded as unknown, not an error.
+    unseen = table[inputs].head(5).assign(island="Atlantis")
+    assert pipeline.predict_proba(unseen).shape == (5, 3)
+    accuracy = (pipeline.predict(table[inputs]) == table[PENGUINS.target]).mean()
+    assert accuracy > 0.6
+
+
+def test_a_text_feature_composed_of_two_columns_reaches_the_vectorizer():
+    contract = with_text(PENGUINS, "notes", "remarks")
+    table = prepared_table(contract, 600, seed=5)
+    expected = table["notes"] + " " + table["remarks"]
+    assert table["notes_text"].tolist() == expected.tolist()
+    pipeline = fitted(table, contract)
+    names = pipeline[0].get_feature_names_out()
+    assert any(name.startswith("text__") for name in names)
+    assert pipeline.predict_proba(table[list(contract.model_input_columns)]).shape[1] == 3

@@ -2,10 +2,18 @@
 
 import joblib
 import numpy as np
-from small_models import COLUMNS, PARAMS, fitted, fitted_lightgbm
+from small_models import (
+    COLUMNS,
+    PARAMS,
+    PENGUINS,
+    SONGS,
+    TARGET,
+    fitted,
+    fitted_lightgbm,
+    prepared_table,
+)
 
 from music_genre.core.fileio import sha256_file
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
 from music_genre.modeling.build import build_pipeline
 from music_genre.modeling.canonical import canonicalize_for_pickling, round_significant
 from music_genre.modeling.fitting import fit
@@ -32,8 +40,8 @@ def test_boosted_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthet
     )
     hashes = []
     for threads in (1, 2):
-        pipeline = build_pipeline(train, PARAMS.tfidf)
-        features = synthetic_prepared[list(MODEL_INPUT_COLUMNS)]
+        pipeline = build_pipeline(train, PARAMS.tfidf, SONGS)
+        features = synthetic_prepared[COLUMNS]
         fit(pipeline, features, synthetic_prepared[TARGET], train.model, threads)
         canonicalize_for_pickling(pipeline)
         path = tmp_path / f"threads{threads}.joblib"
@@ -58,6 +66,18 @@ def test_lightgbm_model_bytes_do_not_depend_on_the_thread_count(tmp_path, synthe
         )
     assert hashes[0] == hashes[1]
     assert np.array_equal(probabilities[0], probabilities[1])
+
+
+def test_a_model_without_a_text_block_is_canonicalized_too(tmp_path):
+    table = prepared_table(PENGUINS, 400)
+    paths = []
+    for run in range(2):
+        pipeline = fitted(table, PENGUINS)
+        assert "text" not in pipeline.named_steps["preprocessor"].named_transformers_
+        canonicalize_for_pickling(pipeline)
+        paths.append(tmp_path / f"run{run}.joblib")
+        joblib.dump(pipeline, paths[-1])
+    assert sha256_file(paths[0]) == sha256_file(paths[1])
 
 
 def test_round_significant_keeps_six_significant_digits():

@@ -1,13 +1,26 @@
 """modeling.fitting: fits with evaluation sets, clear errors, per-round loss curves."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import sparse
 from sklearn.metrics import log_loss
-from small_models import COLUMNS, PARAMS, fitted, fitted_lightgbm
+from small_models import (
+    COLUMNS,
+    PARAMS,
+    PENGUINS,
+    SONGS,
+    TARGET,
+    fitted,
+    fitted_lightgbm,
+    lightgbm_train_params,
+    prepared_table,
+    small_train_params,
+    with_text,
+)
 
 from music_genre.core.errors import DataValidationError, ParamsError
-from music_genre.data.features import TARGET, TEXT_FEATURE
 from music_genre.data.splits import stratified_split
 from music_genre.modeling.build import build_pipeline
 from music_genre.modeling.fitting import Validation, boosting_rounds, fit, loss_curves
@@ -48,10 +61,10 @@ def test_invalid_lightgbm_value_is_a_params_error(synthetic_prepared):
     ],
 )
 def test_loss_curves_of_the_other_estimators(synthetic_prepared, estimator, arguments, rounds):
-    fit_part, held_out = stratified_split(synthetic_prepared, 0.3, 0, what="validation")
+    fit_part, held_out = stratified_split(synthetic_prepared, SONGS, 0.3, 0, what="validation")
     train = PARAMS.train.model_copy(update={"model": estimator, estimator: arguments})
     pipeline = fit(
-        build_pipeline(train, PARAMS.tfidf),
+        build_pipeline(train, PARAMS.tfidf, SONGS),
         fit_part[COLUMNS],
         fit_part[TARGET],
         estimator,
@@ -71,7 +84,33 @@ def test_loss_curves_of_the_other_estimators(synthetic_prepared, estimator, argu
         assert curves["validation"][-1] == pytest.approx(expected_loss, rel=1e-9)
 
 
-def test_empty_text_is_a_data_error_naming_the_column(synthetic_prepared):
-    blank = synthetic_prepared.assign(**{TEXT_FEATURE: " "})
-    with pytest.raises(DataValidationError, match=f"column '{TEXT_FEATURE}': no words"):
-        fitted(blank)
+def _train(contract, table, model):
+    """The training recipe (as the train stage runs it) with a small forest or booster."""
+    from music_genre.modeling.recipe import train_model
+
+    train = small_train_params() if model == "random_forest" else lightgbm_train_params()
+    params = PARAMS.model_copy(update={"train": train})
+    inputs, target = list(contract.model_input_columns), contract.target
+    fit_part, held_out = stratified_split(table, contract, 0.3, 0, what="validation")
+    validation = Validation(held_out[inputs], held_out[target])
+    return train_model(params, contract, fit_part[inputs], fit_part[target], validation)
+
+
+@pytest.mark.parametrize("model", ["random_forest", "lightgbm"])
+def test_empty_text_is_a_data_error_naming_the_feature_and_its_columns(synthetic_prepared, model):
+    blank = synthetic_prepared.assign(**{SONGS.text_feature: " "})
+    expected = (
+        f"column '{SONGS.text_feature}': no words to build the TF-IDF vocabulary from "
+        f"(are {' and '.join(SONGS.text_columns)} all empty?)"
+    )
+    with pytest.raises(DataValidationError, match=rf"^{re.escape(expected)}$"):
+        _train(SONGS, blank, model)
+
+
+def test_one_empty_text_column_is_named_alone():
+    contract = with_text(PENGUINS, "notes")
+    table = prepared_table(contract, 300).assign(notes="", notes_text="")
+    with pytest.raises(
+        DataValidationError, match=r"^column 'notes_text': .*\(is notes all empty\?\)$"
+    ):
+        _train(contract, table, "random_forest")

@@ -1,16 +1,33 @@
 """modeling.importances: the model's own importances per input column, or permutation ones."""
 
 import pytest
-from small_models import COLUMNS, PARAMS, fitted, fitted_lightgbm
+from small_models import (
+    COLUMNS,
+    PARAMS,
+    PENGUINS,
+    SONGS,
+    TARGET,
+    fitted,
+    fitted_lightgbm,
+    prepared_table,
+)
 
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
 from music_genre.modeling.build import build_pipeline
 from music_genre.modeling.fitting import fit
 from music_genre.modeling.importances import (
-    TEXT_IMPORTANCE_NAME,
     feature_importances,
+    input_column,
     permutation_importances,
+    text_column,
+    text_importance_name,
 )
+
+# Every input column once, the TF-IDF block's terms summed into one entry.
+SONGS_ENTRIES = {
+    *SONGS.numeric_features,
+    *SONGS.categorical_features,
+    text_importance_name(SONGS.text_feature),
+}
 
 
 def test_feature_importances_sum_to_one_with_the_text_block_summed(synthetic_prepared):
@@ -18,14 +35,14 @@ def test_feature_importances_sum_to_one_with_the_text_block_summed(synthetic_pre
     importances = dict(shares)
     assert measure == "mean decrease in impurity (sums to 1)"
     assert sum(importances.values()) == pytest.approx(1.0)
-    assert set(importances) == {*MODEL_INPUT_COLUMNS[:-1], TEXT_IMPORTANCE_NAME}
+    assert set(importances) == SONGS_ENTRIES
 
 
 def test_lightgbm_importances_are_gain_shares_per_input_column(synthetic_prepared):
     shares, measure = feature_importances(fitted_lightgbm(synthetic_prepared))
     assert measure == "share of the splits' total gain (sums to 1)"
     assert sum(value for _, value in shares) == pytest.approx(1.0)
-    assert {name for name, _ in shares} == {*MODEL_INPUT_COLUMNS[:-1], TEXT_IMPORTANCE_NAME}
+    assert {name for name, _ in shares} == SONGS_ENTRIES
 
 
 def test_hist_gradient_boosting_has_no_own_importances_but_permutation_ones(synthetic_prepared):
@@ -33,7 +50,7 @@ def test_hist_gradient_boosting_has_no_own_importances_but_permutation_ones(synt
         update={"model": "hist_gradient_boosting", "hist_gradient_boosting": {"max_iter": 10}}
     )
     pipeline = fit(
-        build_pipeline(train, PARAMS.tfidf),
+        build_pipeline(train, PARAMS.tfidf, SONGS),
         synthetic_prepared[COLUMNS],
         synthetic_prepared[TARGET],
         "hist_gradient_boosting",
@@ -51,12 +68,20 @@ def test_hist_gradient_boosting_has_no_own_importances_but_permutation_ones(synt
 
 
 def test_a_preprocessor_feature_folds_back_to_its_input_column(synthetic_prepared):
-    from music_genre.data.features import TEXT_FEATURE
-    from music_genre.modeling.importances import input_column
+    assert input_column("num__tempo", "text_feature") == ("tempo", None)
+    assert input_column("cat__key", "text_feature") == ("key", None)
+    assert input_column("text__love", "text_feature") == ("text_feature", "love")
+    assert input_column("text__love", "notes") == ("notes", "love")
+    pipeline = fitted(synthetic_prepared)
+    assert text_column(pipeline) == SONGS.text_feature
+    names = pipeline.named_steps["preprocessor"].get_feature_names_out()
+    columns = {input_column(str(name), SONGS.text_feature)[0] for name in names}
+    assert columns == set(COLUMNS)
 
-    assert input_column("num__tempo") == ("tempo", None)
-    assert input_column("cat__key") == ("key", None)
-    assert input_column("text__love") == (TEXT_FEATURE, "love")
-    names = fitted(synthetic_prepared).named_steps["preprocessor"].get_feature_names_out()
-    columns = {input_column(str(name))[0] for name in names}
-    assert columns == set(MODEL_INPUT_COLUMNS)
+
+def test_a_model_without_text_has_one_importance_per_input_column():
+    pipeline = fitted(prepared_table(PENGUINS, 500), PENGUINS)
+    assert text_column(pipeline) is None
+    shares, _ = feature_importances(pipeline)
+    assert {name for name, _ in shares} == set(PENGUINS.model_input_columns)
+    assert sum(value for _, value in shares) == pytest.approx(1.0)

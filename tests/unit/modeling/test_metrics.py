@@ -23,11 +23,13 @@ def test_perfect_and_uninformative_predictions():
     assert classification_metrics(y, flat, CLASSES)["roc_auc"] == 0.5
 
 
-def test_per_class_scores():
-    rows = per_class_scores(pd.Series(["a", "a", "b"]), ["a", "b", "b"], CLASSES)
-    by_genre = {row["genre"]: row for row in rows}
-    assert by_genre["a"]["precision"] == 1.0 and by_genre["a"]["recall"] == 0.5
-    assert by_genre["c"]["support"] == 0 and by_genre["c"]["f1"] == 0.0
+def test_per_class_scores_are_keyed_by_the_target():
+    rows = per_class_scores(pd.Series(["a", "a", "b"]), ["a", "b", "b"], CLASSES, "species")
+    assert [row["species"] for row in rows] == CLASSES
+    by_class = {row["species"]: row for row in rows}
+    assert by_class["a"]["precision"] == 1.0 and by_class["a"]["recall"] == 0.5
+    assert by_class["b"]["support"] == 1 and by_class["b"]["predicted"] == 2
+    assert by_class["c"]["support"] == 0 and by_class["c"]["f1"] == 0.0
 
 
 def test_curves_are_sampled_on_a_fixed_grid():

@@ -2,11 +2,10 @@
 
 import joblib
 import pytest
-from small_models import fitted
+from small_models import TARGET, fitted
 
 from music_genre.core.errors import ModelIntegrityError
 from music_genre.core.fileio import sha256_file
-from music_genre.data.features import TARGET
 from music_genre.modeling.store import load_model, save_model
 
 

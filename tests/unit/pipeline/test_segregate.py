@@ -5,9 +5,14 @@ import json
 import pandas as pd
 import pytest
 
-from music_genre.core.errors import DataValidationError
+from music_genre.core.errors import DataValidationError, ParamsError
+from music_genre.data.contract import load_contract
+from music_genre.data.synthetic import generate
 from music_genre.data.tracks import track_ids
 from music_genre.pipeline.segregate import segregate_file
+from support.data import PENGUINS_CONTRACT, songs_contract
+
+SONGS = songs_contract()
 
 
 @pytest.fixture
@@ -17,7 +22,7 @@ def table(tmp_path, synthetic_prepared):
     return path
 
 
-def _segregate(table, check, out):
+def _segregate(table, check, out, contract=SONGS, group_by="track"):
     return segregate_file(
         str(table),
         str(check),
@@ -26,7 +31,8 @@ def _segregate(table, check, out):
         str(out / "split.json"),
         test_size=0.3,
         seed=42,
-        group_by="track",
+        group_by=group_by,
+        contract=contract,
     )
 
 
@@ -42,7 +48,7 @@ def test_writes_a_grouped_split_and_what_it_achieved(tmp_path, table, synthetic_
     train, test = pd.read_parquet(out / "train.parquet"), pd.read_parquet(out / "test.parquet")
     assert len(train) + len(test) == len(synthetic_prepared)
     assert list(train.columns) == list(synthetic_prepared.columns)
-    assert not set(track_ids(train)) & set(track_ids(test))
+    assert not set(track_ids(train, SONGS)) & set(track_ids(test, SONGS))
     assert json.loads((out / "split.json").read_text()) == achieved
     assert achieved["test_rows_whose_track_is_also_in_rest"] == 0
     assert achieved["rows"] == {"rest": len(train), "test": len(test)}
@@ -56,3 +62,19 @@ def test_refuses_a_table_whose_checks_did_not_pass_and_writes_nothing(tmp_path, 
     with pytest.raises(DataValidationError, match=r"check.json: the data checks did not pass"):
         _segregate(table, check, out)
     assert not out.exists()
+
+
+def test_a_group_by_the_contract_does_not_declare_is_one_line_naming_params(tmp_path):
+    penguins = load_contract(PENGUINS_CONTRACT)
+    table = tmp_path / "penguins.parquet"
+    generate(200, 0, penguins).to_parquet(table, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(ParamsError) as error:
+        _segregate(table, _report(tmp_path, True), out, penguins, group_by="track")
+    assert str(error.value) == (
+        "params.yaml: 'segregate.group_by' is 'track', expected one of: 'none' "
+        "(the contract declares no groups)"
+    )
+    assert not out.exists()
+    achieved = _segregate(table, _report(tmp_path, True), out, penguins, group_by="none")
+    assert set(achieved) == {"group_by", "rows", "test_share", "test_share_per_species"}

@@ -12,7 +12,7 @@ import yaml
 
 from music_genre.core.fileio import sha256_file
 from music_genre.core.params import load_params
-from music_genre.data.features import MODEL_INPUT_COLUMNS
+from music_genre.data.contract import Contract, load_contract
 from music_genre.modeling.store import load_model
 from support.models import SMALL_MODEL_ARGUMENTS
 from support.project import PROJECT_ROOT
@@ -29,7 +29,12 @@ def test_the_card_records_what_was_fitted_on_what(small_model):
     train_file = small_model.parent / "train.parquet"
     assert card["model"] == load_params(PROJECT_ROOT / "params.yaml").train.model
     assert card["estimator"] == type(pipeline.named_steps["classifier"]).__name__
-    assert card["input_columns"] == list(MODEL_INPUT_COLUMNS)
+    contract = load_contract(PROJECT_ROOT / "contract.yaml")
+    assert card["input_columns"] == list(contract.model_input_columns)
+    # The model carries its contract, columns in their order (the card's keys are sorted).
+    carried = Contract.model_validate(card["contract"])
+    assert carried == contract and carried.card() == contract.card()
+    assert carried.model_input_columns == contract.model_input_columns
     assert card["classes"] == [str(name) for name in pipeline.classes_]
     data = card["training_data"]
     assert data["sha256"] == sha256_file(train_file)
@@ -62,11 +67,15 @@ def test_metrics_params_and_one_curve_point_per_boosting_round(small_model):
 TRAIN_IN_A_FRESH_PROCESS = """
 import sys
 from support.models import small_model_params
+from support.project import PROJECT_ROOT
+from music_genre.data.contract import load_contract
 from music_genre.pipeline.train import train
 params = small_model_params()
 threads = params.train.model_copy(update={"n_threads": int(sys.argv[2])})
 params = params.model_copy(update={"train": threads})
-train(params, sys.argv[1], sys.argv[3], sys.argv[3] + ".metrics", sys.argv[3] + ".plots")
+contract = load_contract(PROJECT_ROOT / "contract.yaml")
+output = sys.argv[3]
+train(params, sys.argv[1], output, output + ".metrics", output + ".plots", contract=contract)
 """
 
 

@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from music_genre.data.features import OPTIONAL_COLUMNS
-from music_genre.data.synthetic import generate
 from music_genre.serving.app import create_app
-from music_genre.serving.inputs import Song
 from music_genre.serving.predict import Predictor
+from support.data import prepared_songs, songs_contract
 from support.servers import as_request_songs
 
 
@@ -38,7 +36,7 @@ def test_predict_matches_the_model(client, predictor, songs):
 
 def test_optional_fields_may_be_null_absent_or_nan(client, songs):
     song = as_request_songs(songs.head(1))[0]
-    absent = {k: v for k, v in song.items() if k not in OPTIONAL_COLUMNS}
+    absent = {k: v for k, v in song.items() if k not in songs_contract().optional_columns}
     nulls = {**absent, "loudness": None, "title": None, "song_name": None}
     for variant in (absent, nulls):
         assert client.post("/predict", json={"songs": [variant]}).status_code == 200
@@ -168,7 +166,7 @@ def test_other_content_types_get_415_in_one_line(client, path, content_type):
     ],
 )
 def test_values_outside_the_data_contract_are_422_naming_row_field_and_range(
-    client, songs, change, message
+    client, predictor, songs, change, message
 ):
     records = json.loads(songs.head(2).to_json(orient="records"))
     records[1].update(change)
@@ -179,24 +177,23 @@ def test_values_outside_the_data_contract_are_422_naming_row_field_and_range(
     assert body["error_code"] == "INVALID_PARAMETER_VALUE"
     assert body["detail"][0]["loc"][:2] == ["inputs", 1]
     # The same song sent to /predict is held to the same ranges.
-    song = {k: v for k, v in records[1].items() if k in Song.model_fields}
+    song = {k: v for k, v in records[1].items() if k in predictor.inputs.columns}
     predicted = client.post("/predict", json={"songs": [song]})
     assert predicted.status_code == 422
     assert predicted.json()["error"].startswith("songs.0.")
 
 
-def test_ranges_come_from_the_data_contract(client):
-    from music_genre.data.schema import VALUE_RANGES
-    from music_genre.serving.inputs import TABLE_ONLY_COLUMNS
-
+def test_ranges_come_from_the_data_contract(client, predictor):
+    ranges = songs_contract().value_ranges
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     for model in ("Song", "Record"):
+        assert set(schemas[model]["properties"]) >= set(predictor.inputs.columns)
         for name, spec in schemas[model]["properties"].items():
             bounds = next((s for s in spec.get("anyOf", [spec]) if "minimum" in s), None)
-            if name in TABLE_ONLY_COLUMNS:  # never read: any value, documented as ignored
+            if name in predictor.inputs.ignored:  # never read: any value, documented as ignored
                 assert set(spec) == {"title", "description"} and "ignored" in spec["description"]
-            elif name in VALUE_RANGES:
-                assert (bounds["minimum"], bounds["maximum"]) == VALUE_RANGES[name], name
+            elif name in ranges:
+                assert (bounds["minimum"], bounds["maximum"]) == ranges[name], name
 
 
 def test_non_finite_numbers_and_bad_csv_are_422(client, songs):
@@ -370,6 +367,7 @@ def test_drift_endpoint_against_the_committed_reference(predictor, songs):
     drift = DriftSettings.load(
         PROJECT_ROOT / "data" / "reference_profile.json",
         PROJECT_ROOT / "plots" / "evaluate" / "custom" / "per_genre.json",
+        predictor.contract,
         predictor.classes,
         window=100,
         threshold=0.1,
@@ -427,19 +425,17 @@ def test_the_default_caps_are_the_declared_ones(predictor):
 def test_predict_takes_a_row_copied_from_the_table_and_names_a_typo(client, predictor):
     """The songs table's columns that the model does not read (mode, type, genre, text_feature)
     are accepted and ignored; any other field is still a 422 naming it."""
-    from music_genre.pipeline.preprocess import preprocess
-    from music_genre.serving.inputs import TABLE_ONLY_COLUMNS
-
-    table = preprocess(generate(30, seed=3))
-    assert set(TABLE_ONLY_COLUMNS) == {"mode", "type", "genre", "text_feature"}
-    assert set(TABLE_ONLY_COLUMNS) <= set(table.columns)
+    table = prepared_songs(30, seed=3)
+    ignored = predictor.inputs.ignored
+    assert set(ignored) == {"mode", "type", "genre", "text_feature"}
+    assert set(ignored) <= set(table.columns)
     rows = json.loads(table.to_json(orient="records"))  # every column, as copied
     bare = as_request_songs(table)
     for path in ("/predict", "/explain"):
         copied = client.post(path, json={"songs": rows[:10]})
         assert copied.status_code == 200, copied.text
         assert copied.json() == client.post(path, json={"songs": bare[:10]}).json()
-    expected = predictor.predict_proba(table.drop(columns=list(TABLE_ONLY_COLUMNS)))
+    expected = predictor.predict_proba(table.drop(columns=list(ignored)))
     predicted = client.post("/predict", json={"songs": rows[:10]}).json()["predictions"]
     assert [p["genre"] for p in predicted] == [
         predictor.classes[i] for i in expected[:10].argmax(1)
@@ -468,7 +464,7 @@ def test_an_integer_too_long_to_read_is_a_422_not_a_500(client, songs):
 def test_serve_options_read_the_declared_limits_and_refuse_bad_values(small_model):
     import inspect
 
-    from music_genre.cli import build_parser
+    from music_genre.cli.main import build_parser
     from music_genre.core.errors import ParamsError
     from music_genre.serving.server import serve
 
@@ -515,7 +511,7 @@ def _declared_defaults() -> tuple:
 
 
 def test_the_serve_help_shows_the_declared_defaults(capsys):
-    from music_genre.cli import main
+    from music_genre.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["serve", "--help"])

@@ -103,8 +103,8 @@ def _metric(app: Any, name: str, **labels: str) -> float:
 
 
 CASES = [
-    ("/explain", Explainer, "explain_songs", EXPLAIN_CHUNK_SONGS),
-    ("/predict", Predictor, "predict_proba_songs", PREDICT_CHUNK_SONGS),
+    ("/explain", Explainer, "explain_rows", EXPLAIN_CHUNK_SONGS),
+    ("/predict", Predictor, "predict_proba_rows", PREDICT_CHUNK_SONGS),
 ]
 
 
@@ -141,7 +141,7 @@ def test_a_request_cancelled_by_a_stopping_server_is_answered_503_after_its_chun
     no other starts, and the client is told 503 (not uvicorn's 500)."""
     started, release = threading.Event(), threading.Event()
     chunks: list[int] = []
-    original = Explainer.explain_songs
+    original = Explainer.explain_rows
 
     def held(self, songs):
         chunks.append(len(songs))
@@ -149,7 +149,7 @@ def test_a_request_cancelled_by_a_stopping_server_is_answered_503_after_its_chun
         release.wait(60)
         return original(self, songs)
 
-    monkeypatch.setattr(Explainer, "explain_songs", held)
+    monkeypatch.setattr(Explainer, "explain_rows", held)
     rows = as_request_songs(songs)[: CHUNKS * EXPLAIN_CHUNK_SONGS]
     body = json.dumps({"songs": rows}).encode()
     app = create_app(predictor, max_explain_songs=len(rows))

@@ -2,15 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.cli import main
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TEXT_FEATURE
-from music_genre.data.synthetic import generate
-from music_genre.pipeline.preprocess import preprocess
+from music_genre.cli.main import main
 from music_genre.serving.explain import Explainer
 from music_genre.serving.inputs import InputError
 from music_genre.serving.predict import Predictor
+from support.data import prepared_songs, songs_contract, synthetic_songs
 from support.models import small_model_params
 from support.servers import as_request_songs
+
+MODEL_INPUT_COLUMNS = songs_contract().model_input_columns
+TEXT_FEATURE = songs_contract().text_feature
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +33,22 @@ def test_contributions_add_up_to_the_raw_scores_and_their_softmax_to_the_probabi
     predictor, explainer, songs, small_model
 ):
     request = as_request_songs(songs.head(50))
-    explained = explainer.explain_songs(request)
+    explained = explainer.explain_rows(request)
     assert explained.columns == list(MODEL_INPUT_COLUMNS)  # every input column, text once
     assert explained.contributions.shape == (50, len(predictor.classes), len(explained.columns))
     # pred_contrib's last column is the base; the raw score is every contribution plus it.
     raw = explainer.booster.predict(explainer.matrix(request), raw_score=True)
     np.testing.assert_allclose(explained.raw_scores, raw, atol=1e-9)
-    proba = predictor.predict_proba_songs(request)
+    proba = predictor.predict_proba_rows(request)
     np.testing.assert_allclose(_softmax(explained.raw_scores), proba, atol=1e-9)
     # The same through the sklearn pipeline (no lean path).
-    sklearn = Explainer.for_predictor(Predictor.load(small_model, lean=False)).explain_songs(
-        request
-    )
+    sklearn = Explainer.for_predictor(Predictor.load(small_model, lean=False)).explain_rows(request)
     np.testing.assert_allclose(sklearn.contributions, explained.contributions, atol=1e-12)
 
 
 def test_records_and_top_terms(predictor, explainer, songs):
     request = as_request_songs(songs.head(20))
-    records = explainer.explain_songs(request).records()
+    records = explainer.explain_rows(request).records()
     for song, record in zip(request, records, strict=True):
         genre = record["genre"]
         assert genre == max(record["probabilities"], key=record["probabilities"].get)
@@ -68,7 +67,7 @@ def test_estimators_without_contributions_are_refused(tmp_path):
     from music_genre.pipeline.train import train
 
     table = tmp_path / "train.parquet"
-    preprocess(generate(1500, seed=3)).to_parquet(table, index=False)
+    prepared_songs(1500, seed=3).to_parquet(table, index=False)
     params = small_model_params()
     params = params.model_copy(
         update={"train": params.train.model_copy(update={
@@ -85,7 +84,7 @@ def test_estimators_without_contributions_are_refused(tmp_path):
         raised.value.message
     )
     songs = tmp_path / "songs.parquet"
-    generate(5, seed=1).to_parquet(songs)
+    synthetic_songs(5, seed=1).to_parquet(songs)
     code = main(["predict", "--model", str(model), "--input", str(songs),
                  "--output", str(tmp_path / "out.parquet"), "--explain"])  # fmt: skip
     assert code != 0
@@ -93,7 +92,7 @@ def test_estimators_without_contributions_are_refused(tmp_path):
 
 
 def test_cli_predict_explain_writes_the_contribution_columns(predictor, small_model, tmp_path):
-    songs = generate(120, seed=4).drop(columns=["genre"])
+    songs = synthetic_songs(120, seed=4).drop(columns=["genre"])
     songs.to_parquet(tmp_path / "songs.parquet")
     out = tmp_path / "explained.parquet"
     code = main(["predict", "--model", str(small_model), "--input", str(tmp_path / "songs.parquet"),

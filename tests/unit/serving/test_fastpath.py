@@ -9,13 +9,17 @@ from sklearn.pipeline import Pipeline
 
 from music_genre.core.estimators import ESTIMATORS
 from music_genre.core.params import load_params
-from music_genre.data.features import MODEL_INPUT_COLUMNS, TARGET
-from music_genre.data.synthetic import generate
 from music_genre.modeling.build import build_pipeline
 from music_genre.modeling.fitting import fit
 from music_genre.serving.fastpath import compile_pipeline
-from music_genre.serving.inputs import SONG_COLUMNS, prepare_songs
+from music_genre.serving.inputs import RowInputs
 from music_genre.serving.predict import Predictor
+from support.data import prepared_songs, songs_contract, synthetic_songs
+
+CONTRACT = songs_contract()
+INPUTS = RowInputs.of(CONTRACT)
+MODEL_INPUT_COLUMNS = CONTRACT.model_input_columns
+TARGET = CONTRACT.target
 
 PARAMS = load_params(Path(__file__).resolve().parents[3] / "params.yaml")
 SMALL = {
@@ -28,7 +32,7 @@ SMALL = {
 def as_songs(frame):
     return [
         {name: (None if pd.isna(value) else value) for name, value in row.items()}
-        for row in frame[list(SONG_COLUMNS)].to_dict("records")
+        for row in frame[list(INPUTS.columns)].to_dict("records")
     ]
 
 
@@ -37,33 +41,31 @@ def fitted(request, synthetic_prepared_module):
     name = request.param
     arguments = {**getattr(PARAMS.train, name), **SMALL[name]}
     train = PARAMS.train.model_copy(update={"model": name, name: arguments})
-    pipeline = build_pipeline(train, PARAMS.tfidf)
+    pipeline = build_pipeline(train, PARAMS.tfidf, CONTRACT)
     frame = synthetic_prepared_module
     return fit(pipeline, frame[list(MODEL_INPUT_COLUMNS)], frame[TARGET], name)
 
 
 @pytest.fixture(scope="module")
 def synthetic_prepared_module():
-    from music_genre.pipeline.preprocess import preprocess
-
-    return preprocess(generate(1500, seed=21))
+    return prepared_songs(1500, seed=21)
 
 
 def test_compiled_path_equals_the_pipeline_bit_for_bit(fitted):
-    songs = generate(400, seed=8).drop(columns=[TARGET])
+    songs = synthetic_songs(400, seed=8).drop(columns=[TARGET])
     # Edges: missing optional values, a key and time signature never seen in training,
     # words outside the vocabulary, empty text.
     songs.loc[songs.index[:5], "loudness"] = np.nan
     songs.loc[songs.index[5:10], ["title", "song_name"]] = None
     songs.loc[songs.index[10], "time_signature"] = 2
     songs.loc[songs.index[11], "title"] = "zzzqqq never seen words"
-    compiled = compile_pipeline(fitted, probe=songs.head(20))
+    compiled = compile_pipeline(fitted, INPUTS, probe=songs.head(20))
     assert compiled is not None
-    expected = fitted.predict_proba(prepare_songs(songs)[list(MODEL_INPUT_COLUMNS)])
+    expected = fitted.predict_proba(INPUTS.prepare(songs)[list(MODEL_INPUT_COLUMNS)])
     assert np.array_equal(compiled.predict_proba(as_songs(songs)), expected)
     # One song per request, as the API predicts it (batch and single-row arithmetic may differ
     # in the last bit for some estimators, in the pipeline as much as here).
-    prepared = prepare_songs(songs)[list(MODEL_INPUT_COLUMNS)]
+    prepared = INPUTS.prepare(songs)[list(MODEL_INPUT_COLUMNS)]
     for index, song in enumerate(as_songs(songs[:30])):
         single = fitted.predict_proba(prepared.iloc[[index]])
         assert np.array_equal(compiled.predict_proba([song]), single)
@@ -71,21 +73,22 @@ def test_compiled_path_equals_the_pipeline_bit_for_bit(fitted):
 
 def test_an_unknown_pipeline_shape_is_served_by_the_pipeline(fitted, tmp_path):
     wrapped = Pipeline([("preprocessor", fitted.named_steps["preprocessor"]), ("extra", fitted)])
-    assert compile_pipeline(wrapped) is None
-    predictor = Predictor(fitted, {"input_columns": list(MODEL_INPUT_COLUMNS)}, None)
-    songs = generate(20, seed=3).drop(columns=[TARGET])
-    expected = fitted.predict_proba(prepare_songs(songs)[list(MODEL_INPUT_COLUMNS)])
-    assert np.array_equal(predictor.predict_proba_songs(as_songs(songs)), expected)
+    assert compile_pipeline(wrapped, INPUTS) is None
+    card = {"input_columns": list(MODEL_INPUT_COLUMNS), "contract": CONTRACT.card()}
+    predictor = Predictor(fitted, card, None)
+    songs = synthetic_songs(20, seed=3).drop(columns=[TARGET])
+    expected = fitted.predict_proba(INPUTS.prepare(songs)[list(MODEL_INPUT_COLUMNS)])
+    assert np.array_equal(predictor.predict_proba_rows(as_songs(songs)), expected)
 
 
 def test_one_song_gets_the_text_feature_of_the_table():
     """fastpath and preprocess compose title + ' ' + song_name with one function, alike."""
-    from music_genre.pipeline.preprocess import add_text_feature
     from music_genre.serving.fastpath import text_of
 
-    songs = generate(60, seed=4).drop(columns=[TARGET])
+    songs = synthetic_songs(60, seed=4).drop(columns=[TARGET])
     songs.loc[songs.index[:3], "title"] = None
     songs.loc[songs.index[2:5], "song_name"] = None
     songs.loc[songs.index[6], "title"] = "  spaced  out  "
-    expected = add_text_feature(songs)["text_feature"].tolist()
-    assert [text_of(song) for song in as_songs(songs)] == expected
+    expected = CONTRACT.with_text_feature(songs)["text_feature"].tolist()
+    assert [text_of(CONTRACT, song) for song in as_songs(songs)] == expected
+    assert expected[6].startswith("  spaced  out   ")  # title + ' ' + song_name, unstripped

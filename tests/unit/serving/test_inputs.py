@@ -1,4 +1,5 @@
-"""serving.inputs: the request contract, in process (the API tests drive it over HTTP)."""
+"""serving.inputs and serving.forms: the request contract, in process (the API tests drive it
+over HTTP), for the songs contract."""
 
 import math
 
@@ -6,29 +7,41 @@ import pandas as pd
 import pytest
 
 from music_genre.core.errors import DataFileError
-from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS, TEXT_FEATURE
-from music_genre.data.schema import VALUE_RANGES
-from music_genre.serving.inputs import (
-    INT64_RANGE,
-    SONG_COLUMNS,
-    InputError,
-    allowed_range,
-    prepare_songs,
-    records_from_csv,
-    records_from_json,
-)
+from music_genre.serving import forms
+from music_genre.serving.inputs import INT64_RANGE, InputError, RowInputs
+from support.data import songs_contract
 from support.servers import as_request_songs
 
+CONTRACT = songs_contract()
+INPUTS = RowInputs.of(CONTRACT)
+OPTIONAL_COLUMNS = CONTRACT.optional_columns
+REQUIRED_INPUT_COLUMNS = CONTRACT.required_input_columns
+VALUE_RANGES = CONTRACT.value_ranges
 
-def test_the_song_columns_and_ranges_come_from_the_features_and_the_contract():
-    assert (*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS) == SONG_COLUMNS
+
+def records_from_json(payload, max_rows):
+    return forms.records_from_json(INPUTS, payload, max_rows)
+
+
+def records_from_csv(body, max_rows):
+    return forms.records_from_csv(INPUTS, body, max_rows)
+
+
+def test_the_input_columns_and_ranges_come_from_the_contract():
+    assert INPUTS.columns == (*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS)
+    assert list(INPUTS.row.model_json_schema(by_alias=True)["required"]) == list(
+        REQUIRED_INPUT_COLUMNS
+    )
     for name, bounds in VALUE_RANGES.items():
-        if name in SONG_COLUMNS:
-            assert allowed_range(name) == bounds
+        if name in INPUTS.columns:
+            assert INPUTS.allowed_range(name) == bounds
     # An integer column the contract leaves unbounded still fits in int64.
-    unbounded = [n for n in SONG_COLUMNS if n not in VALUE_RANGES and allowed_range(n)]
-    assert all(allowed_range(name) == INT64_RANGE for name in unbounded)
-    assert allowed_range("title") is None
+    unbounded = [n for n in INPUTS.columns if n not in VALUE_RANGES and INPUTS.allowed_range(n)]
+    assert all(INPUTS.allowed_range(name) == INT64_RANGE for name in unbounded)
+    assert INPUTS.allowed_range("title") is None
+    # The table's other columns are accepted and ignored; the songs' names are today's.
+    assert set(INPUTS.ignored) == {"mode", "type", "genre", "text_feature"}
+    assert (INPUTS.row.__name__, INPUTS.record.__name__) == ("Song", "Record")
 
 
 def test_every_json_form_gives_the_same_songs(songs):
@@ -46,7 +59,7 @@ def test_every_json_form_gives_the_same_songs(songs):
 
 
 def test_csv_is_read_like_json_with_empty_cells_missing(songs):
-    frame = songs.head(4)[list(SONG_COLUMNS)].copy()
+    frame = songs.head(4)[list(INPUTS.columns)].copy()
     frame.loc[frame.index[0], "loudness"] = math.nan
     from_csv = records_from_csv(frame.to_csv(index=False).encode(), max_rows=10)
     from_json = records_from_json({"dataframe_records": as_request_songs(frame)}, max_rows=10)
@@ -97,12 +110,12 @@ def test_too_many_rows_and_bad_csv_are_refused(songs):
         records_from_csv(b"", max_rows=2)
 
 
-def test_prepare_songs_adds_absent_optional_columns_and_the_text_feature(songs):
+def test_prepare_adds_absent_optional_columns_and_the_text_feature(songs):
     frame = songs.head(3)[list(REQUIRED_INPUT_COLUMNS)]
-    prepared = prepare_songs(frame)
+    prepared = INPUTS.prepare(frame)
     assert set(OPTIONAL_COLUMNS) <= set(prepared.columns)
     # Absent title and song_name are empty text, exactly as preprocess fills missing ones.
-    assert prepared[TEXT_FEATURE].tolist() == [" "] * 3
+    assert prepared[CONTRACT.text_feature].tolist() == [" "] * 3
     assert frame.columns.tolist() == list(REQUIRED_INPUT_COLUMNS)  # the input is not modified
 
 
@@ -114,8 +127,8 @@ def test_prepare_songs_adds_absent_optional_columns_and_the_text_feature(songs):
         (lambda f: f.assign(tempo=[1.0, None, 2.0]), "songs.csv: column 'tempo' is empty in row 1"),
     ],
 )
-def test_prepare_songs_refuses_bad_frames_in_one_line(songs, change, message):
+def test_prepare_refuses_bad_frames_in_one_line(songs, change, message):
     frame = change(songs.head(3).reset_index(drop=True))
     with pytest.raises(DataFileError) as caught:
-        prepare_songs(pd.DataFrame(frame), "songs.csv")
+        INPUTS.prepare(pd.DataFrame(frame), "songs.csv")
     assert str(caught.value).startswith(message)

@@ -6,11 +6,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from music_genre.core.errors import DataFileError, ParamsError
 from music_genre.data.drift import bins_from_quantiles
-from music_genre.data.features import NUMERIC_FEATURES
-from music_genre.serving.monitoring import GENRE_COLUMN, Monitor, _Window
+from music_genre.serving.monitoring import Monitor, _Window, metric_name
 from music_genre.serving.reference import DriftReference, DriftSettings
+from support.data import songs_contract
 
 CLASSES = ["a", "b", "c"]
+CONTRACT = songs_contract()
+NUMERIC_FEATURES = CONTRACT.numeric_features
+GENRE_COLUMN = "predicted_genre"
+
+
+def _monitor(version: str = "1", drift: DriftSettings | None = None) -> Monitor:
+    return Monitor("lightgbm", "LGBMClassifier", version, "abc", CLASSES, CONTRACT, drift=drift)
 
 
 def test_window_keeps_the_last_songs_and_returns_what_it_evicts():
@@ -31,6 +38,12 @@ def _reference() -> DriftReference:
     return DriftReference(bins, CLASSES, np.array([0.5, 0.3, 0.2]), {"features": "test"})
 
 
+def test_the_names_come_from_the_contract():
+    assert CONTRACT.prediction_column == GENRE_COLUMN
+    assert metric_name("genre") == "genre" and metric_name("body mass") == "body_mass"
+    assert metric_name("2nd") == "x_2nd" and metric_name("__x") == "x___x"
+
+
 def _song(value: float) -> dict:
     return {feature: value for feature in NUMERIC_FEATURES} | {"loudness": None}
 
@@ -41,8 +54,7 @@ def _families(monitor: Monitor) -> dict:
 
 
 def test_the_window_counts_the_last_songs_per_bin_and_genre():
-    monitor = Monitor("lightgbm", "LGBMClassifier", "1", "abc", CLASSES,
-                      drift=DriftSettings(_reference(), window=10, threshold=0.1))  # fmt: skip
+    monitor = _monitor(drift=DriftSettings(_reference(), window=10, threshold=0.1))
     proba = np.array([[0.1, 0.8, 0.1]])
     for _ in range(15):
         monitor.predicted("/predict", [_song(0.05)], proba)  # bin 0, genre b
@@ -63,8 +75,7 @@ def test_the_window_counts_the_last_songs_per_bin_and_genre():
 
 
 def test_drift_verdict_once_the_window_holds_enough_songs():
-    monitor = Monitor("lightgbm", "LGBMClassifier", "1", "abc", CLASSES,
-                      drift=DriftSettings(_reference(), window=600, threshold=0.1))  # fmt: skip
+    monitor = _monitor(drift=DriftSettings(_reference(), window=600, threshold=0.1))
     rng = np.random.default_rng(0)
     values = rng.uniform(0, 1, 600)
     songs = [_song(v) | {"tempo": min(v + 0.3, 1.0)} for v in values]
@@ -83,7 +94,7 @@ def test_drift_verdict_once_the_window_holds_enough_songs():
 
 
 def test_counters_and_model_info():
-    monitor = Monitor("lightgbm", "LGBMClassifier", "1.2", "abc", CLASSES)
+    monitor = _monitor("1.2")
     monitor.request("/predict", 200, 0.004)
     monitor.request("/predict", 422, 0.001)
     monitor.predicted("/predict", [_song(0.5)] * 4, np.array([[1, 0, 0]] * 3 + [[0, 0, 1]]))
@@ -115,16 +126,18 @@ def test_bad_settings_and_references_are_one_line(tmp_path):
     profile = tmp_path / "profile.json"
     mix = tmp_path / "per_genre.json"
     with pytest.raises(DataFileError, match=r"profile.json: file not found"):
-        DriftReference.load(profile, mix, CLASSES)
+        DriftReference.load(profile, mix, CONTRACT, CLASSES)
     profile.write_text('{"numeric": {"tempo": [1, 2]}}')
     with pytest.raises(DataFileError, match=r"'numeric.danceability' is missing"):
-        DriftReference.load(profile, mix, CLASSES)
+        DriftReference.load(profile, mix, CONTRACT, CLASSES)
     profile.write_text(json.dumps({"numeric": {f: [1, 2, 3] for f in NUMERIC_FEATURES}}))
     mix.write_text('[{"genre": "a", "support": 3}]')
-    with pytest.raises(DataFileError, match=r"'predicted' counts"):
-        DriftReference.load(profile, mix, CLASSES)
+    with pytest.raises(DataFileError, match=r"per-class rows with 'genre' and 'predicted' counts"):
+        DriftReference.load(profile, mix, CONTRACT, CLASSES)
     mix.write_text('[{"genre": "a", "predicted": 3}]')
     with pytest.raises(DataFileError, match=r"not the model's classes"):
-        DriftReference.load(profile, mix, CLASSES)
+        DriftReference.load(profile, mix, CONTRACT, CLASSES)
     mix.write_text(json.dumps([{"genre": g, "predicted": 2} for g in CLASSES]))
-    assert DriftReference.load(profile, mix, CLASSES).genre_shares.tolist() == [1 / 3] * 3
+    reference = DriftReference.load(profile, mix, CONTRACT, CLASSES)
+    assert reference.class_shares.tolist() == [1 / 3] * 3
+    assert reference.sources == {"features": str(profile), GENRE_COLUMN: str(mix)}

@@ -4,8 +4,9 @@ import sys
 import pandas as pd
 import pytest
 
-from music_genre.cli import main
-from music_genre.serving.predict import PREDICTION_COLUMN, PROBABILITY_PREFIX, Predictor
+from music_genre.cli.main import main
+from music_genre.serving.predict import Predictor
+from support.data import SONGS_CONTRACT, songs_contract
 
 
 def write(frame: pd.DataFrame, path):
@@ -46,10 +47,12 @@ def test_predictions_equal_the_model_in_input_order(
     result = pd.read_parquet(target) if output_suffix == ".parquet" else pd.read_csv(target)
     predictor = Predictor.load(small_model)
     proba = predictor.predict_proba(songs)
-    assert result[PREDICTION_COLUMN].tolist() == [
+    # The songs' names of today, from the contract the model carries.
+    assert songs_contract().prediction_column == "predicted_genre"
+    assert result["predicted_genre"].tolist() == [
         predictor.classes[int(i)] for i in proba.argmax(axis=1)
     ]
-    probabilities = result[[f"{PROBABILITY_PREFIX}{g}" for g in predictor.classes]].to_numpy()
+    probabilities = result[[f"probability_{g}" for g in predictor.classes]].to_numpy()
     assert probabilities == pytest.approx(proba, abs=1e-12)
 
 
@@ -88,3 +91,26 @@ def test_console_script_is_installed(small_model):
         check=True,
     )
     assert "--probabilities" in result.stdout
+
+
+def test_the_model_carries_its_contract_and_needs_no_project(small_model, songs, monkeypatch):
+    """The card's contract is the one the API and the predictions speak, wherever the model is
+    loaded; a card from before contracts gets the project's (card_contract)."""
+    from music_genre.data.contract import CONTRACT_ENV, ContractError
+    from music_genre.serving.predict import card_contract
+
+    monkeypatch.chdir(small_model.parent)  # no contract.yaml here
+    monkeypatch.setenv(CONTRACT_ENV, str(small_model.parent / "nowhere.yaml"))
+    predictor = Predictor.load(small_model)
+    assert predictor.contract == songs_contract()
+    assert predictor.compiled is not None
+    assert predictor.predict_proba(songs.head(5)).shape == (5, len(predictor.classes))
+    old_card = {k: v for k, v in predictor.card.items() if k != "contract"}
+    with pytest.raises(ContractError, match=r"nowhere\.yaml: no data contract here"):
+        card_contract(old_card)
+    monkeypatch.delenv(CONTRACT_ENV)
+    monkeypatch.chdir(SONGS_CONTRACT.parent)
+    assert card_contract(old_card) == songs_contract()
+    broken = {**predictor.card, "contract": {"name": "songs"}}
+    with pytest.raises(ContractError, match=r"^model card: contract: "):
+        card_contract(broken)

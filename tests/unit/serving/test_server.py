@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from music_genre.serving.predict import Predictor
 from music_genre.serving.server import SETTINGS_PREFIX, WorkerSettings, app_from_environment
 
 
@@ -27,18 +28,18 @@ def test_settings_read_back_from_the_environment_are_the_ones_exported(environme
         monitoring=False,
         workers=3,
         reference_profile=tmp_path / "profile.json",
-        genre_reference=tmp_path / "per_genre.json",
+        class_reference=tmp_path / "per_genre.json",
         drift_window=11,
         drift_threshold=0.25,
     )
     sent.export()
     assert WorkerSettings() == sent
     # References left out of a later export are gone, not left over from the earlier one.
-    without_drift = sent.model_copy(update={"reference_profile": None, "genre_reference": None})
+    without_drift = sent.model_copy(update={"reference_profile": None, "class_reference": None})
     without_drift.export()
     received = WorkerSettings()
     assert received == without_drift
-    assert received.drift(["a", "b", "c"]) is None
+    assert received.drift(Predictor(None, {"classes": ["a", "b", "c"]})) is None
 
 
 def test_a_worker_makes_its_app_from_the_exported_settings(environment, small_model):

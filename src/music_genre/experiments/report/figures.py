@@ -8,12 +8,9 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
+from music_genre.core import paths
 from music_genre.core.fileio import atomic_path
-from music_genre.experiments.report.sources import (
-    PER_GENRE_PLOT,
-    PLOTS,
-    WORKSPACE,
-)
+from music_genre.experiments.report.sources import PLOTS, WORKSPACE, captioned_plots
 
 
 def _plot(plots: dict[str, Any], plot_id: str) -> list[dict[str, Any]]:
@@ -45,19 +42,22 @@ def _absent(plot_id: str, base: str, uncached: AbstractSet[str], note: str) -> s
     return note
 
 
-def f1_movers(plots: dict[str, Any], base: str) -> list[tuple[str, float | None, float | None]]:
-    plot = _plot(plots, PER_GENRE_PLOT)
-    old = {row["genre"]: row["f1"] for row in _revision_values(plot, base)}
-    new = {row["genre"]: row["f1"] for row in _revision_values(plot, WORKSPACE)}
-    genres = sorted(set(old) | set(new))
-    return [(genre, old.get(genre), new.get(genre)) for genre in genres]
+def f1_movers(
+    plots: dict[str, Any], base: str, target: str
+) -> list[tuple[str, float | None, float | None]]:
+    """(class, base F1, workspace F1) of every class of either revision, by name."""
+    plot = _plot(plots, paths.per_class_plot(target))
+    old = {row[target]: row["f1"] for row in _revision_values(plot, base) if target in row}
+    new = {row[target]: row["f1"] for row in _revision_values(plot, WORKSPACE) if target in row}
+    labels = sorted(set(old) | set(new))
+    return [(label, old.get(label), new.get(label)) for label in labels]
 
 
-def plots_changed(plots: dict[str, Any], base: str) -> bool:
+def plots_changed(plots: dict[str, Any], base: str, target: str) -> bool:
     return any(
         _revision_values(_plot(plots, plot_id), base)
         != _revision_values(_plot(plots, plot_id), WORKSPACE)
-        for plot_id in [*PLOTS, PER_GENRE_PLOT]
+        for plot_id in [*PLOTS, paths.per_class_plot(target)]
     )
 
 
@@ -73,14 +73,17 @@ def render_plots(
     out: Path,
     render: Callable[[dict[str, Any]], bytes],
     uncached: AbstractSet[str] = frozenset(),
+    *,
+    target: str,
 ) -> list[tuple[str, str, str]]:
-    """Write each plot of both revisions as one PNG; (caption, file, note) per plot.
+    """Write each plot of both revisions as one PNG; (caption, file, note) per plot, captioned
+    for the contract's `target`.
 
     `uncached`: BASE's outputs missing from the local DVC cache (not_in_local_cache), so that a
     plot BASE has but this clone never fetched is not taken for a new one."""
     jobs = {}
     notes = {}
-    for plot_id, (file, caption) in PLOTS.items():
+    for plot_id, (file, caption) in captioned_plots(target).items():
         parts = [p for p in _plot(plots, plot_id) if isinstance(p.get("content"), dict)]
         revisions = {rev for part in parts for rev in part.get("revisions", [])}
         if not parts:

@@ -1,5 +1,5 @@
 """The model report's Markdown: the summary line, the params that changed, the metrics with old,
-new and delta, the per-genre F1 movers, the data checks, the split and the model card."""
+new and delta, the per-class F1 movers, the data checks, the split and the model card."""
 
 from __future__ import annotations
 
@@ -113,17 +113,17 @@ def report_sections(diffs: Diffs, base: str) -> dict[str, list[Row]]:
             {key: entry.get("new") for key, entry in split.items()},
         ),
         "card": cards,
-        "f1": f1_movers(diffs.plots, base),
+        "f1": f1_movers(diffs.plots, base, diffs.target),
     }
 
 
 def anything_changed(sections: dict[str, list[Row]], diffs: Diffs, base: str) -> bool:
     moved = any(old != new for _, old, new in sections["metrics"])
     tables = sections["params"] or sections["data"] or sections["card"]
-    return bool(tables) or moved or plots_changed(diffs.plots, base)
+    return bool(tables) or moved or plots_changed(diffs.plots, base, diffs.target)
 
 
-def _f1_lines(rows: list[Row], base: str) -> list[str]:
+def _f1_lines(rows: list[Row], base: str, target: str) -> list[str]:
     both = sorted(
         ((g, o, n) for g, o, n in rows if o is not None and n is not None),
         key=lambda row: (row[2] - row[1], row[0]),
@@ -132,11 +132,11 @@ def _f1_lines(rows: list[Row], base: str) -> list[str]:
         return []
     gains = [row for row in reversed(both) if row[2] > row[1]][:MOVERS]
     losses = [row for row in both if row[2] < row[1]][:MOVERS]
-    lines = ["", "### Per-genre F1 (test): largest gains and losses", ""]
+    lines = ["", f"### Per-{target} F1 (test): largest gains and losses", ""]
     if not gains and not losses:
-        return [*lines, "No genre's F1 moved."]
+        return [*lines, f"No {target}'s F1 moved."]
     table = [(g, _show(o), _show(n), _delta(o, n)) for g, o, n in gains + losses]
-    return lines + _table(["genre", f"`{base}`", WORKSPACE, "Δ"], table)
+    return lines + _table([target, f"`{base}`", WORKSPACE, "Δ"], table)
 
 
 def _card_lines(diffs: Diffs, rows: list[Row], base: str) -> list[str]:
@@ -165,7 +165,7 @@ def render_markdown(
         ["metric", f"`{base}`", WORKSPACE, "Δ"],
         [(label, _show(o), _show(n), _delta(o, n)) for label, o, n in sections["metrics"]],
     )
-    lines += _f1_lines(sections["f1"], base)
+    lines += _f1_lines(sections["f1"], base, diffs.target)
     if sections["data"]:
         lines += ["", "## Data checks and split", ""]
         lines += _table(

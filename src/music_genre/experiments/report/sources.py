@@ -22,16 +22,21 @@ METRICS_FILES = {
 }
 
 
-# dvc.yaml plot id -> the PNG file the report shows it as, and its caption.
+# dvc.yaml plot id -> the PNG file the report shows it as, and its caption ({target}: the
+# contract's target; captioned_plots fills it in).
 PLOTS = {
-    paths.ROC_CURVES: ("roc.png", "ROC per genre (test)"),
+    paths.ROC_CURVES: ("roc.png", "ROC per {target} (test)"),
     paths.PRECISION_RECALL_CURVES: ("precision_recall.png", "Precision-recall"),
     paths.TEST_CONFUSION: ("confusion_matrix.png", "Confusion matrix"),
     "training_curves": ("training_curves.png", "Training curves"),
 }
 
 
-PER_GENRE_PLOT = paths.PER_GENRE
+def captioned_plots(target: str) -> dict[str, tuple[str, str]]:
+    """PLOTS with the captions of a contract whose target is `target`."""
+    return {
+        plot_id: (file, caption.format(target=target)) for plot_id, (file, caption) in PLOTS.items()
+    }
 
 
 CHECK_REPORT = paths.CHECK_REPORT
@@ -128,10 +133,12 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _check_summary(report: Any) -> dict[str, Any]:
-    """What the data checks reported, flattened: rows, checks, tracks, conflicts, drift."""
+    """What the data checks reported, flattened: rows, checks, the entities' label conflicts
+    (under `<groups.name>s`, when the contract has groups) and the drifting columns; not the
+    failures' examples nor the drift tests' statistics."""
     if not isinstance(report, dict):
         return {}
-    keep = {key: report[key] for key in ("passed", "rows", "checks", "tracks") if key in report}
+    keep = {key: value for key, value in report.items() if key not in ("failures", "drift")}
     drift = report.get("drift")
     if isinstance(drift, dict) and isinstance(drift.get("columns"), list):
         keep["drifting columns"] = sorted(
@@ -144,8 +151,10 @@ def _check_summary(report: Any) -> dict[str, Any]:
 
 @dataclass
 class Diffs:
-    """What DVC and git say of BASE and the workspace."""
+    """What DVC and git say of BASE and the workspace, and the contract's target (the key of
+    the per-class plot, paths.per_class_plot)."""
 
+    target: str
     params: dict[str, Any]
     metrics: dict[str, Any]
     plots: dict[str, Any]
@@ -155,18 +164,20 @@ class Diffs:
     checks: dict[str, Any]
 
 
-def collect(base: str, root: Path, out: Path) -> Diffs:
+def collect(base: str, root: Path, out: Path, target: str) -> Diffs:
     """DVC's three diffs and the base's model card, side by side in threads."""
+    targets = [*PLOTS, paths.per_class_plot(target)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         params = pool.submit(dvc_json, ["params", "diff", base], root)
         metrics = pool.submit(dvc_json, ["metrics", "diff", base, "--all"], root)
         plots = pool.submit(
             dvc_json,
-            ["plots", "diff", base, "--targets", *PLOTS, PER_GENRE_PLOT, "-o", str(out / ".plots")],
+            ["plots", "diff", base, "--targets", *targets, "-o", str(out / ".plots")],
             root,
         )
         base_card = pool.submit(_card_at, base, root)
         return Diffs(
+            target=target,
             params=params.result(),
             metrics=metrics.result(),
             plots=plots.result().get("data", {}),

@@ -1,7 +1,7 @@
 """`music-genre report BASE`: what the workspace changed against a git revision, in Markdown.
 
 Built on DVC's own diffs (report.sources); the report holds the params that changed, the test
-and validation metrics with old, new and delta, the per-genre F1 movers, the data checks, the
+and validation metrics with old, new and delta, the per-class F1 movers, the data checks, the
 split and the model card where they changed (report.markdown), and the ROC, precision-recall,
 confusion-matrix and training-curve plots of both revisions rendered offline to PNG
 (report.figures). `--fail-on METRIC:DELTA` turns a metric's move into the exit code, for merge
@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from music_genre.core import paths
 from music_genre.core.fileio import atomic_path
 from music_genre.experiments.report.figures import render_plots, render_png
 from music_genre.experiments.report.gates import Gate, check_gates
@@ -24,6 +25,9 @@ from music_genre.experiments.report.markdown import (
     report_sections,
 )
 from music_genre.experiments.report.sources import collect, not_in_local_cache, resolve_base
+
+if TYPE_CHECKING:
+    from music_genre.data.contract import Contract
 
 
 @dataclass
@@ -40,19 +44,26 @@ def write_report(
     *,
     repo: str | Path = ".",
     render: Callable[[dict[str, Any]], bytes] | None = None,
+    contract: Contract | None = None,
 ) -> Outcome:
     """Write DIR/report.md (and its PNGs) comparing the workspace with BASE; `render` turns a
-    Vega-Lite spec into PNG bytes (default: vl-convert, report.figures.render_png)."""
+    Vega-Lite spec into PNG bytes (default: vl-convert, report.figures.render_png). The
+    contract (default: the repository's contract.yaml) names the per-class plot and table."""
+    from music_genre.data.contract import load_contract
+
     gates = [Gate.parse(text) for text in fail_on]
     root, out = Path(repo), Path(out_dir)
+    contract = contract or load_contract(root / paths.CONTRACT)
     commit = resolve_base(base, root)
-    diffs = collect(base, root, out)
+    diffs = collect(base, root, out, contract.target)
     sections = report_sections(diffs, base)
     changed = anything_changed(sections, diffs, base)
     lines = [f"# Model report: workspace against `{base}` ({commit[:7]})", ""]
     if changed:
         uncached = not_in_local_cache(base, root)
-        drawn = render_plots(diffs.plots, base, out, render or render_png, uncached)
+        drawn = render_plots(
+            diffs.plots, base, out, render or render_png, uncached, target=diffs.target
+        )
         lines += render_markdown(base, diffs, sections, drawn)
     else:
         lines.append(

@@ -1,0 +1,263 @@
+"""Markdown tables of benchmarks/results/*.json and the tuner's committed study, each with its
+freshness note."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from sitegen.freshness import STUDY_MEASURES, result_freshness
+from sitegen.notes import freshness_note, result_note
+from sitegen.sources import ROOT, fmt, load, lookup
+from sitegen.tables import table
+
+
+def pipeline() -> str:
+    """benchmarks/pipeline.py's own rendering of its results (its goals live there)."""
+    spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchmarks/pipeline.py")
+    if spec is None or spec.loader is None:
+        raise ImportError("benchmarks/pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.table(load("pipeline")) + "\n\n" + result_note("benchmarks/results/pipeline.json")
+
+
+def _rest(key: str) -> list[str]:
+    return [
+        fmt(lookup("serving", f"{key}.single_song_latency_p50_ms"), "ms"),
+        fmt(lookup("serving", f"{key}.single_song_latency_p99_ms"), "ms"),
+        fmt(lookup("serving", f"{key}.throughput_requests_per_s"), ".0f"),
+        fmt(lookup("serving", f"{key}.errors")),
+    ]
+
+
+def serving() -> str:
+    rows = [
+        [
+            f"`serve` ({lookup('serving', 'rest.workers')} workers, the default here)",
+            *_rest("rest"),
+        ],
+        ["`serve --workers 1`", *_rest("rest_one_worker")],
+        ["monitoring off (`--no-monitoring`)", *_rest("monitoring.off")],
+        ["monitoring on", *_rest("monitoring.on")],
+    ]
+    header = ["one song per request", "p50", "p99", "requests/s (concurrency 8)", "errors"]
+    batch = [
+        [
+            "batch `predict`, rows per second",
+            fmt(lookup("serving", "batch.predict_file_rows_per_s"), ",.0f"),
+        ],
+        [
+            "batch `predict` / bare `predict_proba`",
+            fmt(lookup("serving", "batch.overhead_ratio"), "x"),
+        ],
+        ["monitoring: p50 added", fmt(lookup("serving", "monitoring.p50_delta_ms"), "ms")],
+        [
+            "monitoring: throughput kept",
+            fmt(lookup("serving", "monitoring.throughput_on_over_off"), "%"),
+        ],
+        [
+            "`/explain` one song, p50 / p99",
+            " / ".join(
+                fmt(lookup("serving", f"explain.single_song_{q}_ms"), "ms") for q in ("p50", "p99")
+            ),
+        ],
+        [
+            "`/explain` / `/predict` on the same batch",
+            fmt(lookup("serving", "explain.batch_explain_over_predict"), "x"),
+        ],
+        [
+            "TreeSHAP / booster predict, in process",
+            fmt(lookup("serving", "explain_compute.explain_over_predict"), "x"),
+        ],
+        [
+            "cost per song at the `/predict` cap",
+            fmt(lookup("serving", "predict_at_cap.per_song_ms"), "ms"),
+        ],
+        [
+            "cost per song at the `/explain` cap",
+            fmt(lookup("serving", "explain_at_cap.per_song_ms"), "ms"),
+        ],
+    ]
+    return (
+        table(header, rows)
+        + "\n\n"
+        + table(["measure", "value"], batch)
+        + "\n\n"
+        + result_note("benchmarks/results/serving.json")
+    )
+
+
+def _test_scores(node: dict[str, Any]) -> list[str]:
+    return [fmt(node["test"][m], ".4f") for m in ("roc_auc", "accuracy", "f1_macro")]
+
+
+def tune() -> str:
+    budget = load("tune")["budget"]
+    seconds = fmt(budget["seconds"])
+    rows = [
+        [
+            "`music-genre tune`",
+            fmt(budget["tune"]["trials"]),
+            fmt(budget["tune"]["best_validation_roc_auc"], ".5f"),
+            *_test_scores(budget["tune"]),
+        ],
+        [
+            f"{budget['automl']['library']} (best: {budget['automl']['best_estimator']})",
+            "",
+            fmt(budget["automl"]["best_validation_roc_auc"], ".5f"),
+            *_test_scores(budget["automl"]),
+        ],
+    ]
+    header = [
+        f"{seconds} s, one core each",
+        "trials",
+        "best validation roc_auc",
+        "its test roc_auc",
+        "test accuracy",
+        "test f1_macro",
+    ]
+    dask = load("tune")["dask"]
+    dask_rows = [
+        ["trials", fmt(dask["trials"])],
+        ["one worker", fmt(dask["one_worker_s"], "s")],
+        ["two workers", fmt(dask["two_workers_s"], "s")],
+        ["two / one", fmt(dask["two_over_one"], "x")],
+    ]
+    return (
+        table(header, rows)
+        + "\n\n"
+        + table(["the tuner on Dask", "value"], dask_rows)
+        + "\n\n"
+        + result_note("benchmarks/results/tune.json")
+    )
+
+
+def study() -> str:
+    name = lookup("params", "tune.study")
+    folder = f"plots/tune/{name}"
+    data = _study(folder)
+    best = data["best"]
+    rows = [
+        [
+            "trials (completed / pruned / failed)",
+            " / ".join(fmt(data["counts"].get(k, 0)) for k in ("complete", "pruned", "fail")),
+        ],
+        ["best trial", f"#{best['number']}"],
+        [f"its validation {data['metric']}", fmt(best["value"], ".5f")],
+        ["its boosting rounds", fmt(best["rounds"])],
+        *[
+            [f"`{key}`", fmt(value, ".4g") if isinstance(value, float) else fmt(value)]
+            for key, value in best["params"].items()
+        ],
+    ]
+    note = freshness_note(
+        result_freshness(f"{folder}/trials.json", STUDY_MEASURES), "music-genre tune"
+    )
+    return table([f"study `{name}` ({folder}/trials.json)", "value"], rows) + "\n\n" + note
+
+
+def _study(folder: str) -> dict[str, Any]:
+    import json
+
+    return json.loads((ROOT / folder / "trials.json").read_text(encoding="utf-8"))
+
+
+def sweep() -> str:
+    data = load("sweep")
+    setup = data["setup"]
+    rows = [
+        [
+            f"`dvc exp run --run-all -j {setup['workers']}` (DVC's queue, nothing pushed)",
+            fmt(data["queue_run_all_j2_s"], "s"),
+            fmt(1.0, ".2f") + "\u00d7",
+        ],
+        [
+            f"`music-genre sweep` on {setup['workers']} Dask workers (clone, pull, run, push each)",
+            fmt(data["dask_sweep_s"], "s"),
+            fmt(data["ratio_dask_to_queue"], "x"),
+        ],
+    ]
+    head = f"{setup['experiments']} experiments, {fmt(setup['synthetic_rows'])} synthetic rows"
+    return (
+        table([head, "wall time", "ratio"], rows)
+        + "\n\n"
+        + result_note("benchmarks/results/sweep.json")
+    )
+
+
+def report() -> str:
+    median = load("report")["median"]
+    goals = load("report")["goals"]
+    rows = [
+        [
+            "`dvc params diff` + `dvc metrics diff` + `dvc plots diff`, one after the other",
+            fmt(median["dvc_diffs_alone"], "s"),
+            "",
+        ],
+        [
+            "`music-genre report HEAD`",
+            fmt(median["report"], "s"),
+            f"≤ {fmt(goals['report_seconds'], 's')}",
+        ],
+        ["ratio", fmt(median["ratio"], "x"), f"≤ {fmt(goals['ratio_to_dvc_diffs'], 'x')}"],
+    ]
+    return (
+        table(["median of the runs", "seconds", "goal"], rows)
+        + "\n\n"
+        + result_note("benchmarks/results/report.json")
+    )
+
+
+def tiers() -> str:
+    data = load("tests")
+    rows = [
+        [
+            "default (`pytest`)",
+            fmt(data["tiers"]["default"]["tests_passed"]),
+            fmt(data["tiers"]["default"]["seconds"], "s"),
+            f"≤ {fmt(data['goals']['default_tier_s'], 's')}",
+        ],
+        [
+            "system (`pytest -m system`)",
+            fmt(data["tiers"]["system"]["tests_passed"]),
+            fmt(data["tiers"]["system"]["seconds"], "s"),
+            f"≤ {fmt(data['goals']['system_tier_s'], 's')}",
+        ],
+        [
+            "`.ci/run` end to end",
+            "",
+            fmt(data["ci"]["total"], "min"),
+            f"≤ {fmt(data['goals']['ci_total_s'], 'min')}",
+        ],
+    ]
+    cov = data["coverage"]["after"]
+    text = table(["tier", "tests", "time", "goal"], rows)
+    text += (
+        f"\n\nBranch coverage of `src/` over both tiers: {fmt(cov['branch_percent'])}% "
+        f"({fmt(cov['branches'])} branches)."
+    )
+    return text + "\n\n" + result_note("benchmarks/results/tests.json")
+
+
+def python_versions() -> str:
+    data = load("python_versions")
+    files = data["git_tracked_metrics_and_plots"]
+    rows = [
+        ["reference / other Python", f"{data['reference']['python']} / {data['other']['python']}"],
+        [
+            "git-tracked metrics and plots identical",
+            f"{fmt(files['identical'])} of {fmt(files['files'])}",
+        ],
+        [
+            "dvc.lock outputs differing",
+            ", ".join(f"`{p}`" for p in data["dvc_lock_outputs"]["differing"]) or "none",
+        ],
+        ["test probabilities identical", fmt(data["model"]["test_probabilities_identical"])],
+        ["trees identical", fmt(data["model"]["trees_identical"])],
+    ]
+    return (
+        table(["measure", "value"], rows)
+        + "\n\n"
+        + result_note("benchmarks/results/python_versions.json")
+    )
