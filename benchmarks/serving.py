@@ -1,9 +1,11 @@
 """Serving benchmark: batch `predict` vs bare predict_proba, REST latency/throughput, metrics
-and drift on vs off, explanations (one song, and a batch against its prediction), and what bounds
-a request: the cost per song behind the caps, /predict and /explain at their caps, and SIGTERM
-to exit with requests in flight.
+and drift on vs off, `music-genre serve` against MLflow's own `mlflow models serve` on the MLflow
+Model of the same model (section `mlflow`: /invocations, same bodies, same workers), explanations
+(one song, and a batch against its prediction), and what bounds a request: the cost per song
+behind the caps, /predict and /explain at their caps, and SIGTERM to exit with requests in
+flight.
 
-Run after `dvc repro` (it uses models/model.joblib and the test split):
+Run after `dvc repro` (it uses models/model.joblib, models/mlflow and the test split):
 
     python benchmarks/serving.py [--requests 2000] [--concurrency 8] [--rounds 3]
 
@@ -40,9 +42,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from music_genre.data.features import OPTIONAL_COLUMNS, REQUIRED_INPUT_COLUMNS
+from music_genre.data.contract import load_contract
 from music_genre.serving import limits
-from music_genre.serving.inputs import prepare_songs
 from music_genre.serving.limits import default_workers
 from music_genre.serving.predict import Predictor, predict_file
 
@@ -64,7 +65,7 @@ def batch_comparison(predictor: Predictor, songs: pd.DataFrame) -> dict:
         source = Path(tmp) / "songs.parquet"
         songs.to_parquet(source, index=False)
         target = Path(tmp) / "predictions.parquet"
-        prepared = prepare_songs(songs)[predictor.card["input_columns"]]
+        prepared = predictor.inputs.prepare(songs)[predictor.card["input_columns"]]
         bare = median_seconds(lambda: predictor.pipeline.predict_proba(prepared))
         cli = median_seconds(
             lambda: predict_file(predictor, source, target, with_probabilities=True, progress=False)
@@ -124,21 +125,24 @@ def server_process(
 
 
 def request_bodies(songs: pd.DataFrame, rows: int) -> list[dict]:
-    columns = [*REQUIRED_INPUT_COLUMNS, *OPTIONAL_COLUMNS]
+    columns = list(load_contract(ROOT / "contract.yaml").input_columns)
     return json.loads(songs[columns].head(rows).to_json(orient="records"))
 
 
-def load(base: str, bodies: list[dict], requests: int, concurrency: int, path: str) -> dict:
-    """One song per request: sequential latency, then `requests` at `concurrency`."""
+def load(
+    base: str, bodies: list[dict], requests: int, concurrency: int, path: str, *, key: str = "songs"
+) -> dict:
+    """One song per request (`{key: [song]}`): sequential latency, then `requests` at
+    `concurrency`."""
     with httpx.Client(base_url=base, timeout=60) as client:
         sequential = []
         for index in range(min(requests, 300)):
             start = time.perf_counter()
-            client.post(path, json={"songs": [bodies[index % len(bodies)]]})
+            client.post(path, json={key: [bodies[index % len(bodies)]]})
             sequential.append(time.perf_counter() - start)
 
         def call(index: int) -> int:
-            return client.post(path, json={"songs": [bodies[index % len(bodies)]]}).status_code
+            return client.post(path, json={key: [bodies[index % len(bodies)]]}).status_code
 
         start = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
@@ -213,6 +217,109 @@ def monitoring_comparison(
     }
 
 
+@contextmanager
+def mlflow_server(model_dir: Path, workers: int) -> Iterator[str]:
+    """`mlflow models serve --env-manager local` on an MLflow Model, on a free port of
+    127.0.0.1, in its own process group (its uvicorn workers end with it)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", str(model_dir),
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)],
+        cwd=ROOT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def mlflow_comparison(
+    model: Path,
+    model_dir: Path,
+    songs: pd.DataFrame,
+    *,
+    requests: int,
+    concurrency: int,
+    rounds: int,
+) -> dict:
+    """POST /invocations, one song per request as `{"dataframe_records": [song]}`, to
+    `music-genre serve` (defaults: monitoring on, one worker per CPU) and to `mlflow models serve
+    --env-manager local` on the MLflow Model of the same model, with as many workers; both up at
+    once. Latency: single-song requests alternating between the two (paired); throughput: load
+    rounds alternating between them, medians. The answers to the first 200 bodies are compared."""
+    if not (model_dir / "MLmodel").is_file():
+        raise SystemExit(f"{model_dir}: no MLflow Model (run `dvc repro`, the package stage)")
+    bodies = request_bodies(songs, 500)
+    workers = default_workers()
+    key = "dataframe_records"
+    with (
+        running_server(model) as ours,
+        mlflow_server(model_dir, workers) as theirs,
+        httpx.Client(timeout=60) as client,
+    ):
+        sides = {"music_genre_serve": ours, "mlflow_models_serve": theirs}
+        same = _same_answers(client, list(sides.values()), bodies[:200], key)
+        latency: dict[str, list[float]] = {side: [] for side in sides}
+        for index in range(2 * requests):
+            side, base = list(sides.items())[index % 2]
+            start = time.perf_counter()
+            client.post(f"{base}/invocations", json={key: [bodies[index % len(bodies)]]})
+            latency[side].append(time.perf_counter() - start)
+        runs: dict[str, list[dict]] = {side: [] for side in sides}
+        for _ in range(rounds):
+            for side, base in sides.items():
+                runs[side].append(
+                    load(base, bodies, requests, concurrency, "/invocations", key=key)
+                )
+    results: dict = {
+        "workers": workers, "rounds": rounds, "requests": requests, "concurrency": concurrency,
+        "mlflow": _mlflow_version(), "same_predictions": same,
+    }  # fmt: skip
+    for side, times in latency.items():
+        times.sort()
+        results[side] = {
+            "single_song_latency_p50_ms": 1000 * times[len(times) // 2],
+            "single_song_latency_p99_ms": 1000 * times[int(len(times) * 0.99) - 1],
+            "throughput_requests_per_s": statistics.median(
+                run["throughput_requests_per_s"] for run in runs[side]
+            ),
+            "errors": sum(run["errors"] for run in runs[side]),
+        }
+    ours_side, theirs_side = results["music_genre_serve"], results["mlflow_models_serve"]
+    results["p50_mlflow_over_ours"] = (
+        theirs_side["single_song_latency_p50_ms"] / ours_side["single_song_latency_p50_ms"]
+    )
+    results["throughput_ours_over_mlflow"] = (
+        ours_side["throughput_requests_per_s"] / theirs_side["throughput_requests_per_s"]
+    )
+    return results
+
+
+def _same_answers(client: httpx.Client, bases: list[str], bodies: list[dict], key: str) -> bool:
+    """Whether every server answers each one-song body with the same JSON."""
+    for body in bodies:
+        answers = [client.post(f"{base}/invocations", json={key: [body]}) for base in bases]
+        if any(answer.status_code != 200 for answer in answers):
+            return False
+        if any(answer.json() != answers[0].json() for answer in answers[1:]):
+            return False
+    return True
+
+
+def _mlflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("mlflow-skinny")
+
+
 def explain_benchmark(model: Path, songs: pd.DataFrame, batch_rows: int, requests: int) -> dict:
     """/explain one song at a time (p50), and one batch of `batch_rows` songs against /predict
     of the same batch on the same one-worker server (medians of 3, alternating)."""
@@ -246,7 +353,7 @@ def explain_compute(predictor: Predictor, songs: pd.DataFrame, rows: int) -> dic
     from music_genre.serving.explain import Explainer
 
     explainer = Explainer.for_predictor(predictor)
-    matrix = explainer.matrix_of_frame(prepare_songs(songs.head(rows)))
+    matrix = explainer.matrix_of_frame(predictor.inputs.prepare(songs.head(rows)))
     predict = median_seconds(lambda: explainer.booster.predict(matrix), 3)
     explain = median_seconds(lambda: explainer.explain(matrix), 3)
     return {
@@ -400,6 +507,11 @@ def sigterm_benchmark(model: Path, songs: pd.DataFrame) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "model.joblib"))
+    parser.add_argument(
+        "--mlflow-model",
+        default=str(ROOT / "models" / "mlflow"),
+        help="the MLflow Model of --model",
+    )
     parser.add_argument("--songs", default=str(ROOT / "data" / "split" / "test.parquet"))
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -415,7 +527,9 @@ def main() -> None:
     args = parser.parse_args()
 
     predictor = Predictor.load(args.model)
-    songs = pd.read_parquet(args.songs).drop(columns=["genre", "text_feature"], errors="ignore")
+    contract = load_contract(ROOT / "contract.yaml")
+    derived = [contract.target, contract.text_feature]
+    songs = pd.read_parquet(args.songs).drop(columns=derived, errors="ignore")
     model = Path(args.model)
     sections = {
         "batch": lambda: batch_comparison(predictor, songs),
@@ -423,6 +537,14 @@ def main() -> None:
         "rest_one_worker": lambda: rest_benchmark(model, songs, args.requests, args.concurrency, 1),
         "monitoring": lambda: monitoring_comparison(
             model, songs, args.requests, args.concurrency, args.rounds
+        ),
+        "mlflow": lambda: mlflow_comparison(
+            model,
+            Path(args.mlflow_model),
+            songs,
+            requests=args.requests,
+            concurrency=args.concurrency,
+            rounds=args.rounds,
         ),
         "explain": lambda: explain_benchmark(
             model, songs, args.batch_songs, min(args.requests, 300)
