@@ -1,12 +1,13 @@
 # The REST API in a container. Build after `dvc repro` (or `dvc pull`), so that
 # models/model.joblib and its card models/model.json exist:
 #   docker build -t music-genre .
-#   docker run --rm -p 8080:8080 music-genre
-# or mount another model: docker run -v $PWD/models:/app/models:ro -p 8080:8080 music-genre
+#   docker run --rm -p 127.0.0.1:8080:8080 music-genre
+# or mount another model: docker run -v $PWD/models:/app/models:ro -p 127.0.0.1:8080:8080 music-genre
 # It follows SageMaker's container contract: started as `<image> serve`, it answers GET /ping and
 # POST /invocations on port 8080 (set PORT to change it; --workers N, default one per CPU).
 # BASE: any Debian-like image with python3 (3.11) and its venv module; the public slim image by
-# default (docs/mlflow.md builds one offline with debootstrap).
+# default. docs/mlflow.md builds one offline with debootstrap and the image with podman
+# (`--format docker` keeps the HEALTHCHECK); tests/integration/test_container.py does so in CI.
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 

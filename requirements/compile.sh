@@ -17,12 +17,13 @@ echo "mlflow==$mlflow_version" > "$work/mlflow-server.in"
 compile() {  # compile OUTPUT ARGS...: the lock of ARGS into OUTPUT
   local output=$1
   shift
-  uv pip compile --quiet --no-annotate --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+  # 3.11.7: the CI machines' Python (3.11 alone would mean 3.11.0, which some docs pins exclude).
+  uv pip compile --quiet --no-annotate --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 \
     --custom-compile-command "bash requirements/compile.sh" "$@" -o "$output"
 }
 
 status=0
-for group in serve predict mlflow pipeline experiments mlflow-server; do
+for group in serve predict mlflow pipeline experiments docs mlflow-server; do
   lock=requirements/$group.txt
   if [ "$group" = mlflow-server ]; then
     args=("$work/mlflow-server.in")

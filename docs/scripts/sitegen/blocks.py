@@ -18,6 +18,8 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "stages": tables.stage_table,
     "estimators": tables.estimators,
     "contract": tables.contract_columns,
+    "contract-keys": tables.contract_keys,
+    "penguins": tables.penguins,
     "api-inputs": tables.api_inputs,
     "eda-figures": tables.eda_figures,
     "bench-pipeline": benchmarks.pipeline,

@@ -50,6 +50,8 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "requirements.txt",
         "requirements",
         "src",
+        "Dockerfile",
+        "tests/support/containers.py",
         "benchmarks/install.py",
     ),
     "benchmarks/results/tests.json": (

@@ -22,6 +22,8 @@ FILES: dict[str, str] = {
     "check_data": "metrics/check_data.json",
     "params": "params.yaml",
     "card": "models/model.json",
+    "penguins_metrics": "examples/penguins/metrics.json",
+    "penguins_retarget": "examples/penguins/retarget.json",
 }
 
 PLACEHOLDER = re.compile(r"(?<!\\)\{\{\s*([\w-]+):\s*([^|}]+?)\s*(?:\|\s*([^}]*?)\s*)?\}\}")

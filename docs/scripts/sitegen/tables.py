@@ -198,3 +198,46 @@ def api_inputs() -> str:
         for name in contract.input_columns
     ]
     return table([f"field of a {contract.row}", "", "dtype", "allowed range"], rows)
+
+
+def contract_keys() -> str:
+    """Every key of a contract file, from the pydantic models of data/contract.py."""
+    from pydantic import BaseModel
+
+    from music_genre.data.contract import ColumnSpec, Contract, GroupSpec, TextSpec
+
+    sections: list[tuple[str, type[BaseModel]]] = [
+        ("", Contract),
+        ("columns.<name>.", ColumnSpec),
+        ("text.", TextSpec),
+        ("groups.", GroupSpec),
+    ]
+    rows = []
+    for prefix, model in sections:
+        for name, field in model.model_fields.items():
+            if model is Contract and name in ("columns", "text", "groups"):
+                kind = {"columns": "mapping", "text": "section", "groups": "section"}[name]
+                optional = "" if name == "columns" else "optional"
+                rows.append([f"`{name}`", kind, optional, field.description or ""])
+                continue
+            default = "required" if field.is_required() else f"default `{field.get_default()}`"
+            annotation = str(field.annotation).replace("typing.", "").replace("|", "\\|")
+            rows.append([f"`{prefix}{name}`", f"`{annotation}`", default, field.description or ""])
+    return table(["key", "type", "", "meaning"], rows)
+
+
+def penguins() -> str:
+    """The second example: what retargeting changed, and its test metrics."""
+    changed = load("penguins_retarget")
+    metrics = load("penguins_metrics")
+    rows = [
+        [f"`{name}`", entry["added"], entry["deleted"]]
+        for name, entry in sorted(changed["per_file"].items())
+    ]
+    text = table(["file", "lines added", "lines deleted"], rows)
+    scores = ", ".join(f"{name} {fmt(metrics[name], '.4f')}" for name in METRICS)
+    return (
+        f"{text}\n\nNo other file changed ({len(changed['files'])} files, {changed['lines']} lines "
+        f"in all). Test metrics of the penguins model: {scores} "
+        "(`examples/penguins/metrics.json`, equal to the last digit on every run)."
+    )

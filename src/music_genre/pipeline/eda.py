@@ -162,8 +162,10 @@ def projection_caption(points: Any, explained: Any, labels: Any, contract: Contr
     nearest = np.array(classes, dtype=object)[distances.argmin(axis=1)]
     own = {label: float((nearest[labels == label] == label).mean()) for label in classes}
     ranked = sorted(own.items(), key=lambda item: (-item[1], item[0]))
-    best = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[:2])
-    worst = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[-2:][::-1])
+    # Up to two at each end, never one class at both (three classes: one and one).
+    shown = max(1, min(2, len(ranked) // 2))
+    best = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[:shown])
+    worst = ", ".join(f"{label} ({share:.0%})" for label, share in ranked[-shown:][::-1])
     return (
         f"PCA projection of the standardised numeric features, coloured by {contract.target}: "
         f"the two components explain {explained[0]:.0%} and {explained[1]:.0%} of the "

@@ -159,3 +159,22 @@ def test_three_classes_without_groups(tmp_path, contract):
     assert captions(page)[0].startswith("Penguins per species: ")
     assert "sex in " in captions(page)[1]
     assert {row["feature"] for row in result["separation"]} == set(PENGUINS.numeric_features)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 15])
+def test_the_projection_caption_never_names_a_class_as_best_and_least(n_classes):
+    import numpy as np
+
+    from music_genre.pipeline.eda import projection_caption
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([f"c{index:02d}" for index in range(n_classes)], 20)
+    centres = {
+        label: rng.normal(size=2) * (index + 1) for index, label in enumerate(sorted(set(labels)))
+    }
+    points = np.array([centres[label] + rng.normal(scale=0.8, size=2) for label in labels])
+    caption = projection_caption(points, [0.6, 0.3], labels, PENGUINS)
+    best, least = caption.split("best separated ")[1].split("; least ")
+    named = lambda part: {word for word in part.replace(",", " ").split() if word.startswith("c")}  # noqa: E731
+    assert named(best) and named(least) and not named(best) & named(least)
+    assert "the two components explain 60% and 30% of the variance" in caption
