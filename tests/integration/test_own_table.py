@@ -31,12 +31,12 @@ from support.own_table import (
     check_outputs,
     check_predict_file,
     check_report,
+    evaluate_metrics,
     example_overrides,
     ran_stages,
     repro,
     request_rows,
     retarget,
-    evaluate_metrics,
 )
 from support.project import copy_project, tool_env
 from support.servers import serving
