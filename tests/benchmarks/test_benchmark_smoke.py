@@ -43,11 +43,12 @@ def test_quick_benchmark_writes_its_results(tmp_path):
         "check_data",
         "segregate",
         "train",
+        "package",
         "evaluate",
         "eda",
     }
-    # A train knob re-runs train and evaluate, nothing upstream.
-    assert overhead["train_param_change_stages_run"] == ["evaluate", "train"]
+    # A train knob re-runs train, package and evaluate, nothing upstream.
+    assert overhead["train_param_change_stages_run"] == ["evaluate", "package", "train"]
     assert all(stage["peak_gib"] > 0 for stage in results["stages"].values())
     assert {
         "train_1_thread_s",

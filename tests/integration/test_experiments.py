@@ -61,7 +61,11 @@ def test_hist_gradient_boosting_runs_end_to_end(synthetic_project, tmp_path):
         project,
     )
     ran = [line for line in result.stdout.splitlines() if line.startswith("Running stage")]
-    assert ran == ["Running stage 'train':", "Running stage 'evaluate':"]
+    assert ran == [
+        "Running stage 'train':",
+        "Running stage 'package':",
+        "Running stage 'evaluate':",
+    ]
     card = json.loads((project / "models" / "model.json").read_text())
     assert card["estimator"] == "HistGradientBoostingClassifier"
     metrics = json.loads((project / "metrics" / "evaluate" / "metrics.json").read_text())
