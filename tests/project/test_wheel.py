@@ -38,7 +38,7 @@ def test_the_wheel_holds_every_module_and_its_templates(tmp_path):
     expected = {
         path.relative_to(PACKAGE.parent).as_posix()
         for path in PACKAGE.rglob("*")
-        if path.suffix in {".py", ".json", ".j2"} and "__pycache__" not in path.parts
+        if path.suffix in {".py", ".json", ".j2", ".c"} and "__pycache__" not in path.parts
     }
     assert "music_genre/pipeline/eda.html.j2" in expected
     assert expected <= names, sorted(expected - names)

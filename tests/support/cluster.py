@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,9 +13,17 @@ from support.servers import free_port
 
 
 @contextmanager
-def dask_cluster(root: Path, workers: int, **worker_env: dict[str, str]) -> Iterator[dict]:
+def dask_cluster(
+    root: Path,
+    workers: int,
+    *,
+    worker_args: Sequence[str] = (),
+    per_worker_args: Mapping[int, Sequence[str]] | None = None,
+    **worker_env: dict[str, str],
+) -> Iterator[dict]:
     """A `dask scheduler` and `workers` `dask worker` processes (no nanny: a killed worker
-    stays dead), each worker with its own directory."""
+    stays dead), each worker with its own directory; `worker_args` are added to every
+    worker's command line, `per_worker_args[index]` to one's."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     bin_dir = Path(sys.executable).parent
@@ -54,6 +62,8 @@ def dask_cluster(root: Path, workers: int, **worker_env: dict[str, str]) -> Iter
                     str(directory / "dask"),
                     "--host",
                     "127.0.0.1",
+                    *worker_args,
+                    *(per_worker_args or {}).get(index, ()),
                 ],
                 env=tool_env(
                     MUSIC_GENRE_SWEEP_WORKDIR=str(directory), **worker_env.get(str(index), {})

@@ -63,6 +63,9 @@ class TfidfParams(Section):
 class _TrainBase(Section):
     val_size: Fraction
     model: str
+    # Where the model is fitted: "local" (this process) or "dask" (LightGBM on a Dask cluster,
+    # the `dask` section; the same training recipe, the split read in chunks by the workers).
+    backend: Literal["local", "dask"] = "local"
     # Threads of train and evaluate: 0 = every core, except 1 inside a queued experiment (so
     # that `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).
     n_threads: int = Field(default=0, ge=0)
@@ -79,6 +82,27 @@ else:
         __base__=_TrainBase,
         **{name: (dict[str, Any], Field(default_factory=dict)) for name in ESTIMATORS},
     )
+
+
+class DaskParams(Section):
+    """train.backend dask (music_genre.modeling.distributed); the local backend ignores it."""
+
+    # The scheduler's address (tcp://host:8786); null: $DASK_SCHEDULER_ADDRESS, else a local
+    # cluster of `workers` single-threaded processes.
+    scheduler: str | None = None
+    # Workers LightGBM trains on (the first by address); the model's bytes depend on it.
+    workers: int = Field(default=2, ge=1)
+    # Seconds to reach the scheduler and for `workers` workers to connect.
+    timeout_s: float = Field(default=30.0, gt=0)
+    # Rows of the split one task reads (a parquet row group, or a slice of a larger one).
+    chunk_rows: int = Field(default=100_000, ge=1)
+    # The seeded sample of fit rows (and, in proportion, of validation rows) that the TF-IDF
+    # vocabulary is chosen on and, without boosting_rounds, the local early-stopped fit.
+    sample_rows: int = Field(default=50_000, ge=1)
+    sample_seed: int = 0
+    # Rounds of the distributed fit (LightGBM's Dask estimator cannot stop early); null: the
+    # rounds early stopping picks when the training recipe fits the sample locally.
+    boosting_rounds: int | None = Field(default=None, ge=1)
 
 
 class EdaParams(Section):
@@ -122,6 +146,7 @@ class Params(Section):
     tfidf: TfidfParams
     eda: EdaParams
     tune: TuneParams | None = None
+    dask: DaskParams = Field(default_factory=DaskParams)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from music_genre.core import commands, paths
+from music_genre.core.cluster import connect
 from music_genre.core.errors import PipelineError, first_line
-from music_genre.experiments.cluster import connect
 from music_genre.experiments.task import GIT_REMOTE_NAME, ExperimentSpec, run_experiment
 
 SORT_METRIC = f"{paths.TRAIN_METRICS}:roc_auc"  # validation roc_auc, written by train

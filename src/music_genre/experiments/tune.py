@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from music_genre.core import commands, paths
+from music_genre.core.cluster import connect
 from music_genre.core.errors import ParamsError, PipelineError, described
 from music_genre.core.params import Params, TuneParams, load_params, parse_params
 from music_genre.data.contract import load_contract
-from music_genre.experiments.cluster import connect
 from music_genre.experiments.space import (
     Dimension,
     apply,

@@ -3,7 +3,10 @@ pipeline, its loss curves and its validation scores out. No file I/O.
 
 The train stage (music_genre.pipeline.train) and every trial of the tuner
 (music_genre.experiments.trial) call this one function, so a trial scores exactly what the train
-stage would with the same params; another backend goes through the same seam.
+stage would with the same params. The Dask backend's twin (music_genre.modeling.distributed)
+takes partitioned frames instead; it fits this recipe on its seeded sample (the preprocessor's
+structure and the rounds early stopping picks) and builds its result with `scored`, so the
+recipe lives here only.
 """
 
 from __future__ import annotations
@@ -107,12 +110,25 @@ def train_model(
             if boosting and prepared is not None
             else pipeline.predict_proba(validation.features)
         )
-    classes = [str(name) for name in classifier.classes_]
+    curves = {} if boosting else loss_curves(pipeline, fit_features, fit_target, validation)
+    return scored(pipeline, validation.target, proba, curves=curves)
+
+
+def scored(
+    pipeline: Pipeline,
+    validation_target: pd.Series,
+    proba: np.ndarray,
+    *,
+    curves: dict[str, list[float]] | None = None,
+) -> Trained:
+    """The recipe's result from a fitted pipeline and its validation probabilities, whichever
+    backend fitted it (train_model here, modeling.distributed's twin on a Dask cluster)."""
+    classes = [str(name) for name in pipeline.named_steps["classifier"].classes_]
     return Trained(
         pipeline,
         classes,
         proba,
-        classification_metrics(validation.target, proba, classes),
+        classification_metrics(validation_target, proba, classes),
         boosting_rounds(pipeline),
-        {} if boosting else loss_curves(pipeline, fit_features, fit_target, validation),
+        curves or {},
     )

@@ -60,6 +60,7 @@ def train(
     """
     from music_genre.core.estimators import ESTIMATORS
     from music_genre.data.contract import load_contract
+    from music_genre.data.splits import split_report
     from music_genre.modeling.canonical import canonicalize_for_pickling
     from music_genre.modeling.fitting import Validation
     from music_genre.modeling.recipe import train_model
@@ -67,6 +68,8 @@ def train(
     from music_genre.modeling.tracking import RoundedLightGBMCallback, StageLive, format_scores
 
     contract = contract or load_contract()
+    if params.train.backend == "dask":
+        return _train_on_cluster(params, contract, train_path, model_path, (metrics_dir, plots_dir))
     inputs, target = list(contract.model_input_columns), contract.target
     fit_part, validation_part = fit_and_validation(params, contract, train_path)
     validation = Validation(validation_part[inputs], validation_part[target])
@@ -92,7 +95,67 @@ def train(
     _log_results(live, trained, validation)
     log.info("validation: %s", format_scores(trained.scores))
     canonicalize_for_pickling(trained.pipeline)
-    card = _card(params, contract, train_path, trained, (fit_part, validation_part))
+    report = split_report(
+        fit_part, validation_part, contract, params.segregate.group_by, "validation"
+    )
+    card = _card(params, contract, train_path, trained, report)
+    save_model(trained.pipeline, card, model_path)
+    return trained.scores
+
+
+def _train_on_cluster(
+    params: Params,
+    contract: Contract,
+    train_path: str,
+    model_path: str,
+    outputs: tuple[str, str],
+) -> dict[str, float]:
+    """train.backend dask: the split read in chunks by the workers, the same split and the
+    recipe's distributed twin (modeling.distributed); nothing is written until it is fitted."""
+    from music_genre.core.cluster import connect, require_packages, worker_addresses
+    from music_genre.modeling.canonical import canonicalize_for_pickling
+    from music_genre.modeling.chunks import split_partitioned
+    from music_genre.modeling.distributed import Cluster, check_backend, train_model_distributed
+    from music_genre.modeling.fitting import Validation
+    from music_genre.modeling.store import save_model
+    from music_genre.modeling.tracking import StageLive, format_scores
+
+    check_backend(params)
+    settings = params.dask
+    with connect(
+        settings.scheduler,
+        settings.workers,
+        timeout_s=settings.timeout_s,
+        named_by="params.yaml dask.scheduler",
+    ) as client:
+        workers = worker_addresses(client, settings.workers, settings.timeout_s)
+        require_packages(client, workers)
+        split = split_partitioned(
+            client,
+            train_path,
+            contract,
+            (params.segregate.group_by, params.train.val_size, params.seed),
+            chunk_rows=settings.chunk_rows,
+            workers=workers,
+        )
+        log.info(
+            "%d fit rows, %d held out for validation, in %d chunk(s) on %d Dask worker(s)",
+            split.fit_rows,
+            split.validation_rows,
+            len(split.chunks),
+            len(workers),
+        )
+        result = train_model_distributed(params, contract, split, Cluster(client, workers))
+    trained = result.trained
+    live = StageLive(*outputs)
+    live.log_params(_tracked_params(params))
+    live.step = 1
+    _log_results(
+        live, trained, Validation(result.validation_target.to_frame(), result.validation_target)
+    )
+    log.info("validation: %s", format_scores(trained.scores))
+    canonicalize_for_pickling(trained.pipeline)
+    card = _card(params, contract, train_path, trained, split.report)
     save_model(trained.pipeline, card, model_path)
     return trained.scores
 
@@ -117,14 +180,14 @@ def _card(
     contract: Contract,
     train_path: str,
     trained: Trained,
-    parts: tuple[pd.DataFrame, pd.DataFrame],
+    report: dict[str, Any],
 ) -> dict[str, Any]:
     """The model card: what was fitted, on what, how it scored, with which libraries, and the
-    contract it was fitted under (serving rebuilds it from the card)."""
-    from music_genre.data.splits import split_report
+    contract it was fitted under (serving rebuilds it from the card). `report` is the
+    validation split's (data.splits.split_report)."""
     from music_genre.modeling.store import library_versions
 
-    fit_part, validation_part = parts
+    rows = report["rows"]
     return {
         "model": params.train.model,
         "estimator": type(trained.pipeline.named_steps["classifier"]).__name__,
@@ -134,11 +197,9 @@ def _card(
         "training_data": {
             "file": Path(train_path).name,
             "sha256": sha256_file(train_path),
-            "fit_rows": len(fit_part),
-            "validation_rows": len(validation_part),
-            "validation_split": split_report(
-                fit_part, validation_part, contract, params.segregate.group_by, "validation"
-            ),
+            "fit_rows": rows["rest"],
+            "validation_rows": rows["validation"],
+            "validation_split": report,
         },
         "boosting_rounds": trained.rounds,
         "validation_metrics": trained.scores,
@@ -148,8 +209,18 @@ def _card(
 
 
 def _tracked_params(params: Params) -> dict[str, Any]:
+    """The params the model depends on; the backend and the dask section only when it is
+    dask (a local model's card and params log are what they were before the Dask backend)."""
+    train = params.train.model_dump()
+    if params.train.backend == "local":
+        return {
+            "seed": params.seed,
+            "train": {k: v for k, v in train.items() if k != "backend"},
+            "tfidf": params.tfidf.model_dump(),
+        }
     return {
         "seed": params.seed,
-        "train": params.train.model_dump(),
+        "train": train,
         "tfidf": params.tfidf.model_dump(),
+        "dask": params.dask.model_dump(),
     }

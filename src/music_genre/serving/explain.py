@@ -7,6 +7,9 @@ the contract's model inputs; the TF-IDF columns are summed into the text feature
 (the contract's text columns, composed), and each row's own terms are listed with their
 contribution to the predicted class (only when the contract has text).
 
+The probabilities beside them are the compiled scorer's (music_genre.modeling.compiled) when
+the model has one: the booster's own, faster.
+
 Only estimators that the registry (core.estimators) marks `contributions` are explained; the
 others have no exact per-column decomposition that is cheap (KernelSHAP would take thousands of
 predictions per row), so asking is a one-line 422.
@@ -166,7 +169,7 @@ class Explainer:
         membership = np.zeros((width, len(self.columns)))
         membership[np.arange(width), self.column_index] = 1.0
         contributions = per_feature @ membership
-        probabilities = self.booster.predict(matrix, **options).reshape(n, k)
+        probabilities = self.probabilities(matrix, threads)
         best = probabilities.argmax(axis=1)
         term_columns = np.fromiter(self.terms, dtype=np.int64, count=len(self.terms))
         top_terms = []
@@ -185,6 +188,15 @@ class Explainer:
             probabilities,
             top_terms,
         )
+
+    def probabilities(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The rows' probabilities: the compiled scorer's when the model has one (the booster's
+        to the last bit), else the booster's."""
+        scorer = self.predictor.scorer
+        if scorer is not None:
+            return scorer.with_threads(threads or 1).predict_proba(matrix)
+        options = {} if threads is None else {"num_threads": threads}
+        return self.booster.predict(matrix, **options).reshape(len(matrix), -1)
 
     def explain_rows(self, rows: list[dict[str, Any]]) -> Explanations:
         return self.explain(self.matrix(rows))

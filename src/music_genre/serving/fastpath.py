@@ -6,7 +6,9 @@ the pipeline that `music_genre.modeling.build.build_pipeline` makes for a contra
 and scaler, most-frequent imputer and ordinal encoder, TF-IDF of the composed text; each block
 present when the contract has columns of its kind) and applies the same arithmetic in the same
 order, so its probabilities are bit-identical to the pipeline's (tests compare them, and
-`compile_pipeline` compares them on probe rows before it is used). A pipeline of any other shape is
+`compile_pipeline` compares them on probe rows before it is used). Its matrix goes to the
+classifier's compiled scorer (music_genre.modeling.compiled) when the model has one, else to
+LightGBM's booster or the classifier itself. A pipeline of any other shape is
 not compiled; callers then use the pipeline itself.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from music_genre.core.estimators import ESTIMATORS
@@ -120,10 +122,14 @@ class CompiledPipeline:
     blocks: tuple[_Block, ...]  # the preprocessor's blocks, in its order
     classifier: Any
     booster: Any  # LightGBM's Booster when the classifier is an LGBMClassifier, else None
+    # The compiled scorer (music_genre.modeling.compiled) of the classifier, when it has one.
+    scorer: Any = None
 
     def predict_proba(self, rows: list[dict[str, Any]]) -> np.ndarray:
         """Probabilities for validated rows (dicts with every input column, None = missing)."""
         matrix = self.matrix(rows)
+        if self.scorer is not None:
+            return self.scorer.predict_proba(matrix)
         if self.booster is not None:
             return self.booster.predict(matrix)
         return self.classifier.predict_proba(matrix)
@@ -150,19 +156,22 @@ def _float(value: Any) -> float:
 
 
 def compile_pipeline(
-    pipeline: Any, inputs: RowInputs, probe: pd.DataFrame | None = None
+    pipeline: Any, inputs: RowInputs, probe: pd.DataFrame | None = None, scorer: Any = None
 ) -> CompiledPipeline | None:
     """The lean path for `pipeline` (fitted on `inputs.contract`'s columns), or None when its
-    shape is not the one build_pipeline makes.
+    shape is not the one build_pipeline makes. With `scorer` (the classifier's compiled
+    scorer), it scores the rows with it.
 
-    With `probe` (raw rows), the compiled path must reproduce the pipeline's probabilities on
-    them exactly, or it is not used.
+    With `probe` (raw rows), the compiled path must reproduce exactly the probabilities of the
+    pipeline's preprocessing and the same classifier (or `scorer`) on them, or it is not used.
     """
     try:
         compiled = _compile(pipeline, inputs.contract)
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         log.info("serving through the sklearn pipeline (%s)", error)
         return None
+    if compiled is not None and scorer is not None:
+        compiled = replace(compiled, scorer=scorer)
     if (
         compiled is not None
         and probe is not None
@@ -301,8 +310,11 @@ def _agrees(
         {name: (None if _missing(value) else value) for name, value in row.items()}
         for row in probe[list(inputs.columns)].to_dict("records")
     ]
-    prepared = inputs.prepare(probe)
-    expected = pipeline.predict_proba(prepared[list(pipeline.feature_names_in_)])
+    prepared = inputs.prepare(probe)[list(pipeline.feature_names_in_)]
+    if compiled.scorer is not None:
+        expected = compiled.scorer.predict_proba(pipeline[:-1].transform(prepared))
+    else:
+        expected = pipeline.predict_proba(prepared)
     return bool(np.array_equal(compiled.predict_proba(rows), expected))
 
 

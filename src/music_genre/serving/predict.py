@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -48,26 +48,39 @@ def card_contract(card: dict[str, Any], where: str = "model card") -> Contract:
 class Predictor:
     """A loaded model and its card; turns rows (raw columns) into class probabilities.
 
-    `compiled` is the lean path for validated rows (music_genre.serving.fastpath), checked
-    against the pipeline on probe rows when the model is loaded; None means the pipeline's own.
+    `scorer` is the compiled scorer of a boosted-tree model (music_genre.modeling.compiled),
+    `compiled` the lean path for validated rows (music_genre.serving.fastpath, which scores
+    with `scorer` when there is one); both are checked against the pipeline on probe rows
+    when the model is loaded. None means the pipeline's own.
     """
 
     pipeline: Any
     card: dict[str, Any]
     compiled: Any = field(default=None, compare=False, repr=False)
+    scorer: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def load(cls, model_path: str | os.PathLike[str], *, lean: bool = True) -> Predictor:
+    def load(
+        cls, model_path: str | os.PathLike[str], *, lean: bool = True, scorer: bool = True
+    ) -> Predictor:
         from music_genre.modeling.store import card_path_for, load_model
 
         pipeline, card = load_model(model_path)
         contract = card_contract(card, str(card_path_for(model_path)))
+        inputs, probe = RowInputs.of(contract), _probe(contract)
+        compiled_scorer = _checked_scorer(pipeline, card, inputs, probe) if scorer else None
         compiled = None
         if lean:
             from music_genre.serving.fastpath import compile_pipeline
 
-            compiled = compile_pipeline(pipeline, RowInputs.of(contract), probe=_probe(contract))
-        return cls(pipeline, card, compiled)
+            compiled = compile_pipeline(pipeline, inputs, probe=probe, scorer=compiled_scorer)
+        return cls(pipeline, card, compiled, compiled_scorer)
+
+    def with_threads(self, threads: int) -> Predictor:
+        """The same predictor, its compiled scorer splitting large batches between `threads`."""
+        if self.scorer is None:
+            return self
+        return replace(self, scorer=self.scorer.with_threads(threads))
 
     @cached_property
     def contract(self) -> Contract:
@@ -90,12 +103,40 @@ class Predictor:
         return self.predict_proba(self.inputs.frame(rows), source="request")
 
     def predict_proba(self, rows: pd.DataFrame, source: str = "input") -> np.ndarray:
-        frame = self.inputs.prepare(rows, source)
-        return self.pipeline.predict_proba(frame[self.card["input_columns"]])
+        frame = self.inputs.prepare(rows, source)[self.card["input_columns"]]
+        if self.scorer is not None:
+            return self.scorer.predict_proba(self.features.transform(frame))
+        return self.pipeline.predict_proba(frame)
+
+    @cached_property
+    def features(self) -> Any:
+        """The pipeline without its classifier: what turns prepared rows into the matrix the
+        classifier (and the compiled scorer) reads."""
+        return self.pipeline[:-1]
 
     def predictions_frame(self, proba: np.ndarray, with_probabilities: bool) -> pd.DataFrame:
         """The prediction column, and with `with_probabilities` one column per class."""
         return predictions_frame(proba, self.classes, with_probabilities, self.contract)
+
+
+def _checked_scorer(
+    pipeline: Any, card: dict[str, Any], inputs: RowInputs, probe: pd.DataFrame
+) -> Any:
+    """The compiled scorer of the pipeline's classifier if it predicts the probe rows as the
+    pipeline does (to TOLERANCE, the same classes); None, after one log line, if not."""
+    from music_genre.modeling.compiled import compile_scorer, disagreement
+
+    scorer = compile_scorer(pipeline[-1], model_sha256=card.get("model_sha256"))
+    if scorer is None:
+        return None
+    features = inputs.prepare(probe)[card["input_columns"]]
+    problem = disagreement(
+        scorer.predict_proba(pipeline[:-1].transform(features)), pipeline.predict_proba(features)
+    )
+    if problem is not None:
+        log.warning("the compiled scorer %s on probe rows: scoring with the model's own", problem)
+        return None
+    return scorer
 
 
 def _probe(contract: Contract) -> pd.DataFrame:
@@ -215,7 +256,10 @@ def predict_file(
     from tqdm import tqdm
 
     from music_genre.core.fileio import atomic_path
+    from music_genre.modeling.threads import resolve_threads
 
+    # A batch job has this process's cores to itself: the scorer may use each of them.
+    predictor = predictor.with_threads(resolve_threads(0))
     source, target = Path(input_path), Path(output_path)
     output_format = _suffix(target, OUTPUT_FORMATS, "output")
     show = sys.stderr.isatty() if progress is None else progress

@@ -92,3 +92,28 @@ def test_one_song_gets_the_text_feature_of_the_table():
     expected = CONTRACT.with_text_feature(songs)["text_feature"].tolist()
     assert [text_of(CONTRACT, song) for song in as_songs(songs)] == expected
     assert expected[6].startswith("  spaced  out   ")  # title + ' ' + song_name, unstripped
+
+
+def test_the_lean_path_scores_with_the_compiled_scorer(fitted):
+    """With the classifier's compiled scorer, the lean path gives the pipeline's probabilities
+    (to 1e-9; LightGBM's to the last bit) and classes, for batches and single rows."""
+    from music_genre.modeling.compiled import TOLERANCE, compile_scorer
+
+    scorer = compile_scorer(fitted[-1])
+    if type(fitted[-1]).__name__ == "RandomForestClassifier":
+        assert scorer is None  # not a boosted-tree model: served by its own predictor
+        return
+    assert scorer is not None
+    songs = synthetic_songs(300, seed=9).drop(columns=[TARGET])
+    songs.loc[songs.index[:5], "loudness"] = np.nan
+    compiled = compile_pipeline(fitted, INPUTS, probe=songs.head(20), scorer=scorer)
+    assert compiled is not None and compiled.scorer is scorer
+    prepared = INPUTS.prepare(songs)[list(MODEL_INPUT_COLUMNS)]
+    expected = fitted.predict_proba(prepared)
+    got = np.vstack([compiled.predict_proba(as_songs(songs)), *(
+        compiled.predict_proba([song]) for song in as_songs(songs[:20]))])  # fmt: skip
+    expected = np.vstack([expected, expected[:20]])
+    assert np.all(np.abs(got - expected) <= TOLERANCE)
+    assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+    if type(fitted[-1]).__name__ == "LGBMClassifier":
+        assert np.array_equal(got, expected)
