@@ -1,5 +1,6 @@
-"""`music-genre report` on a real git + DVC repository: a base commit with a random forest and
-a second commit that switches to LightGBM with fewer leaves, both run by `dvc repro`."""
+"""`music-genre report` on a real git + DVC repository: the shared synthetic project's commit
+(LightGBM, run by `dvc repro`) as the base, and a second commit that switches to a small random
+forest, run by `dvc repro` too."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def history(synthetic_project, tmp_path_factory) -> tuple[Path, str]:
-    """(project, base commit): base = a small random forest, HEAD = LightGBM with 7 leaves."""
+    """(project, base commit): base = the synthetic project's LightGBM, HEAD = a small random
+    forest (one `dvc repro`: the base's outputs come with the clone)."""
     project = clone_project(synthetic_project, tmp_path_factory.mktemp("report") / "project")
+    base = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
     set_params(
         project,
         train__model="random_forest",
@@ -36,10 +39,6 @@ def history(synthetic_project, tmp_path_factory) -> tuple[Path, str]:
     )
     run(["dvc", "repro"], project)
     run(["git", "commit", "-qam", "a small forest"], project)
-    base = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    set_params(project, train__model="lightgbm", train__lightgbm__num_leaves=7)
-    run(["dvc", "repro"], project)
-    run(["git", "commit", "-qam", "LightGBM, 7 leaves"], project)
     return project, base
 
 
@@ -68,9 +67,9 @@ def _metrics(project: Path, rev: str, name: str) -> dict:
 def test_the_params_that_changed_with_old_and_new(report):
     _, markdown = report
     params = _rows(markdown, "Params")
-    assert params["`train.model`"] == ["`random_forest`", "`lightgbm`"]
-    assert params["`train.lightgbm.num_leaves`"][1] == "7"
-    assert "`train.random_forest.n_estimators`" not in params  # unchanged since the base
+    assert params["`train.model`"] == ["`lightgbm`", "`random_forest`"]
+    assert params["`train.random_forest.n_estimators`"][1] == "20"
+    assert "`train.lightgbm.num_leaves`" not in params  # unchanged since the base
 
 
 def test_metrics_old_new_and_delta_come_from_the_two_commits(history, report):
@@ -84,9 +83,9 @@ def test_metrics_old_new_and_delta_come_from_the_two_commits(history, report):
             f"{new[name]:.5f}",
             f"{new[name] - old[name]:+.5f}",
         ]
-    # A forest has no boosting rounds: the metric is new in the second commit.
-    rounds = _metrics(project, "HEAD", "train")["boosting_rounds"]
-    assert metrics["boosting rounds"] == ["—", f"{rounds:,}", "new"]
+    # A forest has no boosting rounds: the metric is removed in the second commit.
+    rounds = _metrics(project, base, "train")["boosting_rounds"]
+    assert metrics["boosting rounds"] == [f"{rounds:,}", "—", "removed"]
 
 
 def test_per_class_movers_and_the_model_card(report):
@@ -98,7 +97,7 @@ def test_per_class_movers_and_the_model_card(report):
     assert deltas == sorted(d for d in deltas if d > 0)[::-1] + sorted(d for d in deltas if d < 0)
     assert movers
     card = _rows(markdown, "Model card")
-    assert card["estimator"] == ["`RandomForestClassifier`", "`LGBMClassifier`"]
+    assert card["estimator"] == ["`LGBMClassifier`", "`RandomForestClassifier`"]
 
 
 def test_every_plot_is_a_png_of_both_revisions(report):

@@ -52,6 +52,10 @@ def edit_params(project: Path, overrides: dict[str, Any]) -> None:
     parser = YAML()
     parser.preserve_quotes = True
     parser.width = 100
+    # ruamel writes None as an empty value; a person keeps params.yaml's `null`.
+    parser.representer.add_representer(
+        type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     path = project / "params.yaml"
     params = parser.load(path.read_text())
     for dotted, value in overrides.items():

@@ -1,6 +1,5 @@
 """The parser of every subcommand, and the entry point of `music-genre`."""
 
-
 from __future__ import annotations
 
 import argparse
