@@ -8,9 +8,10 @@ by side with the local backend, in one run.
 - Scale: synthetic train splits of k x the songs train split's rows (29,453), each trained on
   the two workers with `dask.boosting_rounds` fixed (so time follows rows, not the rounds early
   stopping would pick): wall time of the stage, its phases (from its log), each worker's peak
-  memory (Linux VmHWM, reset before each run) against its limit, the stage process's peak.
-- At the middle size: the local backend with 2 threads (`train.n_threads: 2`, the same rounds,
-  no early stopping) against Dask on the 2 one-thread workers: time and peak memory.
+  memory (Linux VmHWM; a fresh cluster for every run) against its limit, the stage process's.
+- At 16 x (the goal's size) and 64 x: the local backend with 2 threads (`train.n_threads: 2`,
+  the same rounds, no early stopping) against Dask on the 2 one-thread workers: time and peak
+  memory.
 - Real data (the committed train/test split, --real-split): both backends with the committed
   params (the Dask backend picks its rounds by early stopping on its sample, here the whole
   split), then the evaluate stage: test roc_auc of each.
@@ -43,8 +44,9 @@ WORKER_ENV = {"MALLOC_TRIM_THRESHOLD_": "65536"}
 PHASES = {
     "split": "held out for validation, in",
     "statistics_and_deal": "fitting lightgbm on",
+    # LightGBM's fit, with every round's losses on each worker's fit and validation rows.
     "lightgbm_fit": "fitted; validation probabilities",
-    "curves_and_scores": "music_genre.pipeline.train: validation:",
+    "validation_scores": "music_genre.pipeline.train: validation:",
 }
 
 
@@ -151,10 +153,6 @@ class Cluster:
                 next(iter(client.scheduler_info(n_workers=-1)["workers"].values()))["memory_limit"]
             )
 
-    def reset_peaks(self) -> None:
-        for worker in self.workers:
-            Path(f"/proc/{worker.pid}/clear_refs").write_text("5")
-
     def peaks(self) -> list[int]:
         return [peak_memory(worker.pid) for worker in self.workers]
 
@@ -162,7 +160,11 @@ class Cluster:
         for process in (*self.workers, self.scheduler):
             process.terminate()
         for process in (*self.workers, self.scheduler):
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
 
 
 def peak_memory(pid: int) -> int:
@@ -232,35 +234,79 @@ def train_once(
     return measured
 
 
+def mib(value: int) -> int:
+    """Bytes as whole MiB (what the docs show)."""
+    return round(value / 2**20)
+
+
+def with_mib(found: dict[str, Any]) -> dict[str, Any]:
+    """`found` with every *_bytes entry also in MiB (*_mib)."""
+    extra = {}
+    for key, value in found.items():
+        if key.endswith("_bytes"):
+            name = key.removesuffix("_bytes") + "_mib"
+            extra[name] = [mib(v) for v in value] if isinstance(value, list) else mib(value)
+    return {**found, **extra}
+
+
+# What a worker's tasks import (the modules, scikit-learn, LightGBM), run there by exec (a
+# builtin, so the function itself needs nothing on the worker).
+TRAINING_IMPORTS = "import music_genre.modeling.shares, music_genre.modeling.dask_booster, lightgbm"
+
+
+def worker_baseline(work: Path, limit: str) -> dict[str, Any]:
+    """A fresh worker's resident memory, bare and once it has imported what tasks use."""
+    from dask.distributed import Client
+
+    cluster = Cluster(work, limit)
+    try:
+        bare = [resident_memory(worker.pid) for worker in cluster.workers]
+        with Client(cluster.address, timeout="60s") as client:
+            client.run(exec, TRAINING_IMPORTS)
+        imported = [resident_memory(worker.pid) for worker in cluster.workers]
+        return with_mib({"bare_bytes": max(bare), "after_imports_bytes": max(imported)})
+    finally:
+        cluster.close()
+
+
+def resident_memory(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, flags=re.M).group(1)) * 1024
+
+
+def dask_run(
+    project: Path, updates: dict[str, Any], settings: dict[str, Any], *, base: str
+) -> dict[str, Any]:
+    """One train stage with the Dask backend on a fresh cluster (so each worker's peak is
+    this run's, with nothing left over from an earlier one)."""
+    cluster = Cluster(settings["work"], settings["limit"])
+    try:
+        env = {"DASK_SCHEDULER_ADDRESS": cluster.address}
+        found = train_once(
+            project, {**updates, "train.backend": "dask"}, base, env, settings["timeout"]
+        )
+        found["worker_peak_bytes"] = cluster.peaks()
+        found["worker_limit_bytes"] = cluster.limit_bytes
+        found["worker_peak_under_limit"] = max(found["worker_peak_bytes"]) < cluster.limit_bytes
+        return with_mib(found)
+    finally:
+        cluster.close()
+
+
 def scale(
-    project: Path, cluster: Cluster, sizes: list[int], rounds: int, *, base: str, timeout: float
+    project: Path, sizes: list[int], settings: dict[str, Any], *, base: str
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    dask = {
-        "train.backend": "dask",
-        "dask.boosting_rounds": rounds,
-        "train.lightgbm.early_stopping_round": 0,
-    }
+    fixed = {"dask.boosting_rounds": settings["rounds"], "train.lightgbm.early_stopping_round": 0}
     for size in sizes:
         rows = size * SONGS_TRAIN_ROWS
         table = synthetic_split(project / "split" / "train.parquet", rows, seed=size)
-        entry: dict[str, Any] = {
-            "rows": rows,
-            "table_bytes": table,
-            "worker_limit_bytes": cluster.limit_bytes,
-        }
-        cluster.reset_peaks()
+        entry: dict[str, Any] = {"rows": rows, "table_bytes": table}
         try:
-            entry.update(
-                train_once(
-                    project, dask, base, {"DASK_SCHEDULER_ADDRESS": cluster.address}, timeout
-                )
-            )
-            entry["worker_peak_bytes"] = cluster.peaks()
-            entry["worker_peak_under_limit"] = max(entry["worker_peak_bytes"]) < cluster.limit_bytes
+            entry.update(dask_run(project, fixed, settings, base=base))
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             entry["failed"] = str(error)[:300]
-        results[f"{size}x"] = entry
+        results[f"{size}x"] = with_mib(entry)
         print(f"{size}x: {json.dumps(entry)}", flush=True)
     return results
 
@@ -270,22 +316,15 @@ def growth(sizes: dict[str, Any]) -> list[float]:
     return [round(later / earlier, 3) for earlier, later in itertools.pairwise(times)]
 
 
-def comparison(
-    project: Path, cluster: Cluster, size: int, rounds: int, *, base: str, timeout: float
-) -> dict[str, Any]:
+def comparison(project: Path, size: int, settings: dict[str, Any], *, base: str) -> dict[str, Any]:
+    rounds = settings["rounds"]
     synthetic_split(project / "split" / "train.parquet", size * SONGS_TRAIN_ROWS, seed=size)
     fixed = {"train.lightgbm.early_stopping_round": 0, "train.lightgbm.n_estimators": rounds}
-    local = train_once(project, {**fixed, "train.n_threads": 2}, base, {}, timeout)
-    local.pop("phases_s")  # the phases are the Dask backend's
-    cluster.reset_peaks()
-    dask = train_once(
-        project,
-        {**fixed, "train.backend": "dask", "dask.boosting_rounds": rounds},
-        base,
-        {"DASK_SCHEDULER_ADDRESS": cluster.address},
-        timeout,
+    local = with_mib(
+        train_once(project, {**fixed, "train.n_threads": 2}, base, {}, settings["timeout"])
     )
-    dask["worker_peak_bytes"] = cluster.peaks()
+    local.pop("phases_s")  # the phases are the Dask backend's
+    dask = dask_run(project, {**fixed, "dask.boosting_rounds": rounds}, settings, base=base)
     return {
         "size": f"{size}x",
         "rows": size * SONGS_TRAIN_ROWS,
@@ -301,30 +340,26 @@ def comparison(
     }
 
 
-def real_data(
-    project: Path, cluster: Cluster, split: Path, base: str, timeout: float
-) -> dict[str, Any]:
+def real_data(project: Path, split: Path, settings: dict[str, Any], *, base: str) -> dict[str, Any]:
     for name in ("train", "test"):
         (project / "split" / f"{name}.parquet").write_bytes(
             (split / f"{name}.parquet").read_bytes()
         )
+    evaluate = [
+        "stages/evaluate.py",
+        "out/model.joblib",
+        "split/test.parquet",
+        "out/evaluate",
+        "out/evaluate_plots",
+    ]
     found: dict[str, Any] = {}
-    for backend, env in (("local", {}), ("dask", {"DASK_SCHEDULER_ADDRESS": cluster.address})):
-        measured = train_once(project, {"train.backend": backend}, base, env, timeout)
+    for backend in ("local", "dask"):
         if backend == "local":
+            measured = with_mib(train_once(project, {}, base, {}, settings["timeout"]))
             measured.pop("phases_s")  # the phases are the Dask backend's
-        run_stage(
-            project,
-            [
-                "stages/evaluate.py",
-                "out/model.joblib",
-                "split/test.parquet",
-                "out/evaluate",
-                "out/evaluate_plots",
-            ],
-            {},
-            timeout,
-        )
+        else:
+            measured = dask_run(project, {}, settings, base=base)
+        run_stage(project, evaluate, {}, settings["timeout"])
         metrics = json.loads((project / "out" / "evaluate" / "metrics.json").read_text())
         found[backend] = {
             **measured,
@@ -357,7 +392,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,16,64", help="multiples of the songs train split")
     parser.add_argument("--rounds", type=int, default=100, help="boosting rounds of the scale runs")
     parser.add_argument("--limit", default="1536MiB", help="each worker's --memory-limit")
-    parser.add_argument("--compare-at", type=int, default=16, help="the size of local vs Dask")
+    parser.add_argument(
+        "--compare-at", default="16,64", help="sizes of local vs Dask (the first is the goal's)"
+    )
     parser.add_argument(
         "--real-split", help="a folder with train.parquet and test.parquet (the real songs)"
     )
@@ -384,25 +421,24 @@ def main() -> None:
             "chunk_rows": yaml.safe_load(base)["dask"]["chunk_rows"],
         },
     }
-    cluster = Cluster(work, args.limit)
+    settings = {"work": work, "limit": args.limit, "rounds": args.rounds, "timeout": args.timeout}
     try:
-        sizes_found = scale(project, cluster, sizes, args.rounds, base=base, timeout=args.timeout)
+        results["worker_baseline"] = worker_baseline(work, args.limit)
+        sizes_found = scale(project, sizes, settings, base=base)
         results["scale"] = {
             "sizes": sizes_found,
             "rows_growth_per_step": 4,
             "time_growth_per_step": growth(sizes_found),
         }
-        results["comparison"] = comparison(
-            project, cluster, args.compare_at, args.rounds, base=base, timeout=args.timeout
-        )
-        print(json.dumps(results["comparison"]), flush=True)
+        results["comparisons"] = {}
+        for size in (int(size) for size in args.compare_at.split(",")):
+            results["comparisons"][f"{size}x"] = comparison(project, size, settings, base=base)
+            print(json.dumps(results["comparisons"][f"{size}x"]), flush=True)
+        results["comparison"] = next(iter(results["comparisons"].values()))
         if args.real_split:
-            results["real_data"] = real_data(
-                project, cluster, Path(args.real_split), base, args.timeout
-            )
+            results["real_data"] = real_data(project, Path(args.real_split), settings, base=base)
             print(json.dumps(results["real_data"]), flush=True)
     finally:
-        cluster.close()
         results["machine"]["load_after"] = round(os.getloadavg()[0], 2)
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -1,5 +1,6 @@
 """Stage train: fit the model, log validation metrics (params: seed, segregate.group_by, train,
-tfidf; the data contract)."""
+tfidf, dask; the data contract). With train.backend dask it fits on a Dask cluster
+($DASK_SCHEDULER_ADDRESS, params.yaml dask.scheduler, or a local one)."""
 
 import argparse
 import sys

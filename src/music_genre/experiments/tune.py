@@ -280,7 +280,7 @@ class Tuner:
 
         self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
         slots = max(1, sum(client.nthreads().values()))
-        shared = client.scatter(self.data, broadcast=True)
+        shared = client.scatter(self.data, broadcast=True, hash=False)
         running: dict[Any, Any] = {}
         finished = 0
         try:

@@ -185,7 +185,9 @@ def split_partitioned(
     mask = np.zeros(len(rows), dtype=bool)
     mask[held[ROW].to_numpy()] = True
     bounds = np.cumsum([0, *(chunk.rows for chunk in chunks)])
-    masks = client.scatter([mask[a:b] for a, b in itertools.pairwise(bounds)])
+    # Keys of their own (hash=False): equal masks of another fit on this client must not share
+    # them, or releasing one fit's would drop the other's.
+    masks = client.scatter([mask[a:b] for a, b in itertools.pairwise(bounds)], hash=False)
     report = split_report(rest, held, keyed, group_by, "validation")
     return PartitionedSplit(chunks, masks, len(rest), len(held), report)
 

@@ -1,16 +1,17 @@
-"""LightGBM's Dask estimator, with its pitfalls handled: the rows dealt to the workers by class,
-every worker checked to hold every class, the ranks in a fixed order, a watch on the workers,
-and the fitted booster made the local model the serving code loads.
+"""LightGBM's Dask estimator, with its pitfalls handled: global class weights, the ranks in a
+fixed order, the rounds given (it cannot stop early), every round's loss added up over the
+workers, a watch on the workers, and the fitted booster made the local model serving loads.
 
 - Classes: each worker's LightGBM takes the classes from the labels it holds, so a worker
-  missing one trains a model of fewer classes (or fails with a socket error). The fit rows are
-  dealt to the workers class by class (the k-th row of a class, in table order, goes to worker
-  k mod W), and the workers' label sets are checked before fitting.
+  missing one trains a model of fewer classes (or fails with a socket error): the rows are
+  dealt to the workers by class and checked before fitting (modeling.shares).
 - Class weights: each worker would weigh the classes by its own counts; the weights are
   computed from the counts over all fit rows and passed as sample weights instead.
 - Ranks: LightGBM numbers the workers by a Python set's order of keys (a new order in every
   process), and the bins of each feature come from one rank's rows; the ranks here follow
   the workers' order in `workers`, each holding exactly one share.
+- Curves: each worker's evaluation results are of its own rows; CurveRecorder keeps them on
+  every worker and combine_curves weighs them into the curves of all rows.
 - The model: the booster's text records the random ports of the fit; they are written as
   LightGBM's defaults, so the same fit gives the same bytes.
 """
@@ -21,11 +22,13 @@ import re
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.cluster import ClusterError
 from music_genre.core.errors import DataValidationError, first_line
 from music_genre.modeling.chunks import Watch, left_error
+from music_genre.modeling.fitting import TRAINING_CURVE, VALIDATION_CURVE
 
 if TYPE_CHECKING:
     from music_genre.core.params import TrainParams
@@ -81,28 +84,94 @@ class RankedClient:
 
 def dask_arguments(train: TrainParams, rounds: int) -> dict[str, Any]:
     """train.lightgbm's arguments for the Dask estimator: `rounds` rounds, no early stopping,
-    no class weights (they come as sample weights)."""
+    no class weights (they come as sample weights), the training loss kept every round."""
     arguments = {k: v for k, v in getattr(train, train.model).items() if k not in EARLY_STOPPING}
-    return {**arguments, "n_estimators": rounds, "class_weight": None}
+    return {
+        **arguments,
+        "n_estimators": rounds,
+        "class_weight": None,
+        "is_provide_training_metric": True,
+    }
+
+
+# Per (fit, worker address): each round's (training, validation) loss on that worker's rows.
+_RECORDED: dict[tuple[str, str], list[tuple[float, float]]] = {}
+
+
+class CurveRecorder:
+    """A LightGBM callback run on every worker: each round's loss of the worker's own fit
+    rows (from the booster's running scores, weighted as the fit is) and of its validation
+    share (the evaluation set). Each worker sees only its rows; `combine_curves` adds them."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, env: Any) -> None:
+        from dask.distributed import get_worker
+
+        training = env.model.eval_train()[0].metric_value
+        validation = next(r for r in env.evaluation_result_list if r[0] == VALIDATION_CURVE)
+        key = (self.token, get_worker().address)
+        _RECORDED.setdefault(key, []).append((float(training), float(validation[2])))
+
+
+def recorded(token: str, dask_worker: Any = None) -> list[tuple[float, float]]:
+    """What CurveRecorder kept on this worker for fit `token` (run on each worker)."""
+    return _RECORDED.pop((token, dask_worker.address), [])
+
+
+def combine_curves(
+    per_worker: Sequence[Sequence[tuple[float, float]]],
+    weights: Sequence[Fraction],
+    rows: Sequence[int],
+) -> dict[str, list[float]]:
+    """Each round's loss over all workers: the training loss weighted by each worker's sum of
+    sample weights, the validation loss by its validation rows (exact, then rounded once)."""
+    curves: dict[str, list[float]] = {TRAINING_CURVE: [], VALIDATION_CURVE: []}
+    for rounds in zip(*per_worker, strict=True):
+        training = sum(
+            (Fraction(r[0]) * w for r, w in zip(rounds, weights, strict=True)), Fraction(0)
+        )
+        validation = sum(
+            (Fraction(r[1]) * n for r, n in zip(rounds, rows, strict=True)), Fraction(0)
+        )
+        curves[TRAINING_CURVE].append(float(training / sum(weights, Fraction(0))))
+        curves[VALIDATION_CURVE].append(float(validation / sum(rows)))
+    return curves
 
 
 def fit_on_cluster(
-    client: Any, workers: Sequence[str], arguments: Mapping[str, Any], data: tuple[Any, Any, Any]
-) -> Any:
-    """DaskLGBMClassifier fitted on (matrix, labels, weights), in a thread watched here: a
-    worker leaving the cluster ends the wait with one line."""
+    client: Any,
+    workers: Sequence[str],
+    arguments: Mapping[str, Any],
+    data: tuple[Any, Any, Any],
+    validation: tuple[Any, Any],
+) -> tuple[Any, list[list[tuple[float, float]]]]:
+    """DaskLGBMClassifier fitted on (matrix, labels, weights), scoring each worker's share of
+    `validation` every round, in a thread watched here (a needed worker leaving, or staying
+    paused, ends the wait with one line); with every worker's recorded losses."""
+    import uuid
+
     from lightgbm import DaskLGBMClassifier
 
     # A stand-in for the client (it forwards everything else to it).
     ranked: Any = RankedClient(client, workers)
     model = DaskLGBMClassifier(**arguments, client=ranked)
+    token = uuid.uuid4().hex
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "Parameter n_jobs will be ignored."
-                box["model"] = model.fit(data[0], data[1], sample_weight=data[2])
+                box["model"] = model.fit(
+                    data[0],
+                    data[1],
+                    sample_weight=data[2],
+                    eval_set=[validation],
+                    eval_names=[VALIDATION_CURVE],
+                    callbacks=[CurveRecorder(token)],
+                )
         except BaseException as error:  # reported by the watching thread
             box["error"] = error
 
@@ -115,7 +184,8 @@ def fit_on_cluster(
             watch.check()
     if "error" in box:
         _raise_fit_error(client, workers, box["error"])
-    return box["model"]
+    found = client.run(recorded, token, workers=list(workers))
+    return box["model"], [found[worker] for worker in workers]
 
 
 def _raise_fit_error(client: Any, workers: Sequence[str], error: BaseException) -> None:
@@ -148,10 +218,15 @@ _FITTED: Final = (
 )
 
 
-def local_model(estimator: Any, fitted: Any, classes: Sequence[str]) -> Any:
+def local_model(
+    estimator: Any, fitted: Any, classes: Sequence[str], curves: Mapping[str, list[float]]
+) -> Any:
     """`estimator` (an unfitted LGBMClassifier as the local backend builds it) given the Dask
-    fit's booster and this fit's string classes, with the fit's network written as defaults."""
+    fit's booster and this fit's string classes, with the fit's network written as defaults
+    and, as its evaluation results, the `curves` of all workers (the first rank's own are of
+    its rows only)."""
     import pickle  # nosec B403
+    from collections import OrderedDict, defaultdict
 
     import pandas as pd
     from lightgbm.sklearn import _LGBMLabelEncoder
@@ -167,6 +242,14 @@ def local_model(estimator: Any, fitted: Any, classes: Sequence[str]) -> Any:
             rf"^\[{name}: .*\]$", f"[{name}: {value}]", booster["_handle"], flags=re.M
         )
     booster["params"] = {k: v for k, v in booster["params"].items() if k not in _NETWORK_LINES}
+    metric = next(iter(state["_evals_result"].get(VALIDATION_CURVE, {})), "multi_logloss")
+    state["_evals_result"] = {
+        name: OrderedDict({metric: list(values)}) for name, values in curves.items()
+    }
+    best: Any = defaultdict(OrderedDict)
+    for name, values in curves.items():
+        best[name][metric] = values[-1]
+    booster["best_score"] = state["_best_score"] = best
     state["_Booster"].__setstate__(booster)
     for name, value in state.items():
         setattr(estimator, name, value)

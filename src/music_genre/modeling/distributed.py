@@ -11,10 +11,12 @@ modeling.recipe.train_model, with the fit and validation parts partitioned on a 
    than the sample is fitted whole, exactly as the local backend fits it.
 3. Reductions over every fit row replace the sample's statistics: exact medians, means and
    variances, category sets, document frequencies.
-4. Each chunk's fit rows are transformed and dealt to the workers by class; every worker must
-   hold every class; LightGBM's DaskLGBMClassifier fits on them (modeling.dask_booster).
+4. Each chunk's fit rows, and its validation rows, are transformed and dealt to the workers by
+   class (modeling.shares); every worker must hold every class; LightGBM's DaskLGBMClassifier
+   fits on the fit rows, each worker recording every round's loss on its own fit rows and
+   validation rows, added up afterwards (modeling.dask_booster).
 5. The booster becomes the local Pipeline (the same type, steps and estimator as the local
-   backend's); validation probabilities and both loss curves are computed on the workers.
+   backend's); the validation probabilities are computed on the workers.
 
 The model's bytes depend on the data (its rows and their order), params.yaml, the contract,
 the seed, dask.workers and the library versions; not on the chunking, the cluster's addresses
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from music_genre.core.errors import ParamsError
@@ -35,8 +38,8 @@ from music_genre.modeling.shares import (
     as_collections,
     build_shares,
     check_classes,
-    evaluate,
     share_classes,
+    validation_scores,
 )
 from music_genre.modeling.statistics import (
     Summary,
@@ -153,6 +156,7 @@ def _local_pipeline(
     fitted: Any,
     classes: list[str],
     rounds: int,
+    curves: dict[str, list[float]],
 ) -> Any:
     """The Pipeline the local backend builds, with the fitted preprocessor and booster."""
     from music_genre.modeling.build import build_pipeline
@@ -163,10 +167,34 @@ def _local_pipeline(
         params.train.model_copy(update={"lightgbm": lightgbm}), params.tfidf, contract
     )
     pipeline.steps[0] = (pipeline.steps[0][0], preprocessor)
-    local_model(pipeline.named_steps["classifier"], fitted, classes)
+    local_model(pipeline.named_steps["classifier"], fitted, classes, curves)
     # As modeling.fitting.fit leaves it: the thread count is not part of the model.
     pipeline.named_steps["classifier"].set_params(n_jobs=1)
     return pipeline
+
+
+def _dealt(
+    cluster: Cluster,
+    split: PartitionedSplit,
+    contract: Contract,
+    preprocessor: Any,
+    dealing: tuple[list[str], dict[str, float] | None, list[Summary]],
+) -> tuple[tuple[Any, Any, Any], tuple[Any, Any], list[Fraction], list[int]]:
+    """The fit rows and the validation rows dealt to the workers, every worker checked to
+    hold every class: the Dask arrays LightGBM fits on and scores, each worker's sum of
+    sample weights and its validation rows."""
+    shares = build_shares(cluster, split, contract, preprocessor, dealing)
+    held_out = build_shares(cluster, split, contract, preprocessor, dealing, validation=True)
+    found = cluster.gather(
+        [cluster.client.submit(share_classes, share, pure=False) for share in [*shares, *held_out]]
+    )
+    fit_found, held_found = found[: len(shares)], found[len(shares) :]
+    check_classes(fit_found, dealing[0], cluster.workers)
+    example = preprocessor.transform(_first_rows(cluster, split, contract))
+    data = as_collections(cluster, shares, [rows for rows, _, _ in fit_found], example)
+    validation = as_collections(cluster, held_out, [rows for rows, _, _ in held_found], example)
+    weights = [weight for _, _, weight in fit_found]
+    return data, validation[:2], weights, [rows for rows, _, _ in held_found]
 
 
 def train_model_distributed(
@@ -175,21 +203,21 @@ def train_model_distributed(
     """Fit the pipeline `params` and the contract describe on the split's fit rows with
     LightGBM on the cluster's workers, and score its validation rows (modeling.recipe's
     train_model, partitioned)."""
-    from music_genre.modeling.dask_booster import dask_arguments, fit_on_cluster, sample_weights
+    from music_genre.modeling.dask_booster import (
+        combine_curves,
+        dask_arguments,
+        fit_on_cluster,
+        sample_weights,
+    )
 
     check_backend(params)
     preprocessor, rounds, rounds_from, summaries = _statistics(cluster, split, contract, params)
     labels = combine(summaries).labels
     classes = sorted(labels)
-    arguments = getattr(params.train, params.train.model)
-    weights = sample_weights(arguments.get("class_weight"), labels)
-    shares = build_shares(cluster, split, contract, preprocessor, (classes, weights, summaries))
-    found = cluster.gather(
-        [cluster.client.submit(share_classes, share, pure=False) for share in shares]
+    weights = sample_weights(getattr(params.train, params.train.model).get("class_weight"), labels)
+    data, validation, fit_weights, validation_rows = _dealt(
+        cluster, split, contract, preprocessor, (classes, weights, summaries)
     )
-    check_classes(found, classes, cluster.workers)
-    example = preprocessor.transform(_first_rows(cluster, split, contract))
-    data = as_collections(cluster, shares, [rows for rows, _ in found], example)
     log.info(
         "fitting %s on %d rows over %d Dask workers, %d rounds (from the %s)",
         params.train.model,
@@ -198,16 +226,20 @@ def train_model_distributed(
         rounds,
         rounds_from,
     )
-    fitted = fit_on_cluster(
-        cluster.client, cluster.workers, dask_arguments(params.train, rounds), data
-    )
-    log.info("fitted; validation probabilities and loss curves on the workers")
+    arguments = dask_arguments(params.train, rounds)
+    fitted, recorded = fit_on_cluster(cluster.client, cluster.workers, arguments, data, validation)
+    log.info("fitted; validation probabilities on the workers")
+    curves = combine_curves(recorded, fit_weights, validation_rows)
     pipeline = _local_pipeline(
-        params, contract, preprocessor=preprocessor, fitted=fitted, classes=classes, rounds=rounds
+        params,
+        contract,
+        preprocessor=preprocessor,
+        fitted=fitted,
+        classes=classes,
+        rounds=rounds,
+        curves=curves,
     )
-    proba, target, curves = evaluate(
-        cluster, split, contract, pipeline=pipeline, shares=shares, classes=classes
-    )
+    proba, target = validation_scores(cluster, split, contract, pipeline)
     trained = scored(pipeline, target, proba, curves=curves)
     return DistributedTrained(trained, target, rounds_from)
 

@@ -42,6 +42,8 @@ class Summary:
 
     rows: int = 0
     labels: Counter[str] = field(default_factory=Counter)
+    # The validation rows' labels (the fields below describe the fit rows only).
+    validation_labels: Counter[str] = field(default_factory=Counter)
     # Per numeric column: values present, lowest and highest.
     present: list[int] = field(default_factory=list)
     lows: list[float] = field(default_factory=list)
@@ -69,8 +71,13 @@ def summarize(chunk: Chunk, mask: Any, contract: Contract) -> Summary:
     import numpy as np
 
     numeric, categorical = contract.numeric_features, contract.categorical_features
-    frame = fit_rows(chunk, mask, [*numeric, *categorical, contract.target])
-    summary = Summary(rows=len(frame), labels=Counter(frame[contract.target].astype(str)))
+    table = read_chunk(chunk, [*dict.fromkeys([*numeric, *categorical, contract.target])])
+    frame = table[~mask].reset_index(drop=True)
+    summary = Summary(
+        rows=len(frame),
+        labels=Counter(frame[contract.target].astype(str)),
+        validation_labels=Counter(table[mask][contract.target].astype(str)),
+    )
     for column in _numeric(frame, numeric).T if numeric else []:
         present = column[~np.isnan(column)]
         summary.present.append(len(present))
@@ -87,6 +94,7 @@ def combine(summaries: Sequence[Summary]) -> Summary:
     total = Summary(
         first.rows,
         Counter(first.labels),
+        Counter(first.validation_labels),
         list(first.present),
         list(first.lows),
         list(first.highs),
@@ -96,6 +104,7 @@ def combine(summaries: Sequence[Summary]) -> Summary:
     for part in rest:
         total.rows += part.rows
         total.labels.update(part.labels)
+        total.validation_labels.update(part.validation_labels)
         total.present = [a + b for a, b in zip(total.present, part.present, strict=True)]
         total.lows = [min(a, b) for a, b in zip(total.lows, part.lows, strict=True)]
         total.highs = [max(a, b) for a, b in zip(total.highs, part.highs, strict=True)]

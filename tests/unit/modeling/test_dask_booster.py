@@ -30,11 +30,11 @@ def test_the_dask_estimator_gets_the_rounds_and_no_early_stopping_or_class_weigh
     train = small_model_params().train
     arguments = dask_arguments(train, 37)
     assert arguments["n_estimators"] == 37 and arguments["class_weight"] is None
+    assert arguments["is_provide_training_metric"] is True  # the training curve, every round
     assert not set(arguments) & set(EARLY_STOPPING)
-    assert {k: v for k, v in arguments.items() if k not in ("n_estimators", "class_weight")} == {
-        k: v
-        for k, v in train.lightgbm.items()
-        if k not in (*EARLY_STOPPING, "n_estimators", "class_weight")
+    kept = {"n_estimators", "class_weight", "is_provide_training_metric"}
+    assert {k: v for k, v in arguments.items() if k not in kept} == {
+        k: v for k, v in train.lightgbm.items() if k not in (*EARLY_STOPPING, *kept)
     }
 
 
@@ -62,3 +62,39 @@ def test_lightgbms_parts_are_listed_in_rank_order_one_per_worker():
     )
     with pytest.raises(ClusterError, match="did not land one per worker"):
         both_on_one.who_has()
+
+
+def test_the_workers_curves_add_up_weighted_by_their_rows():
+    from fractions import Fraction
+
+    from music_genre.modeling.dask_booster import combine_curves
+
+    per_worker = [[(1.0, 2.0), (0.5, 1.5)], [(3.0, 4.0), (1.5, 2.5)]]
+    curves = combine_curves(per_worker, [Fraction(1), Fraction(3)], [10, 30])
+    assert curves == {"training": [2.5, 1.25], "validation": [3.5, 2.25]}
+
+
+class _Env:
+    def __init__(self, training, validation):
+        class _Model:
+            def eval_train(self):
+                return [type("R", (), {"metric_value": training})()]
+
+        self.model = _Model()
+        self.evaluation_result_list = [("validation", "multi_logloss", validation, False)]
+
+
+def test_each_worker_records_its_own_losses_round_by_round(monkeypatch):
+    import dask.distributed
+
+    from music_genre.modeling.dask_booster import CurveRecorder, recorded
+
+    class _Worker:
+        address = "tcp://w:1"
+
+    monkeypatch.setattr(dask.distributed, "get_worker", _Worker)
+    recorder = CurveRecorder("fit-1")
+    recorder(_Env(0.9, 1.1))
+    recorder(_Env(0.8, 1.0))
+    assert recorded("fit-1", dask_worker=_Worker()) == [(0.9, 1.1), (0.8, 1.0)]
+    assert recorded("fit-1", dask_worker=_Worker()) == []  # taken once

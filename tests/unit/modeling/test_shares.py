@@ -14,8 +14,6 @@ from music_genre.modeling.shares import (
     check_classes,
     deal,
     join_share,
-    leaf_table,
-    round_losses,
 )
 from music_genre.modeling.statistics import summarize
 from support.data import songs_contract
@@ -41,7 +39,9 @@ def _shares(path, preprocessor, contract, chunk_rows, workers):
             offsets=offsets,
             count=workers,
         )
-        for chunk, mask, offsets in zip(chunks, masks, _offsets(summaries, classes), strict=True)
+        for chunk, mask, offsets in zip(
+            chunks, masks, _offsets([summary.labels for summary in summaries], classes), strict=True
+        )
     ]
     return classes, [join_share(*(pieces[w] for pieces in dealt)) for w in range(workers)]
 
@@ -68,38 +68,10 @@ def test_the_deal_gives_each_worker_its_share_of_every_class_whatever_the_chunki
 
 
 def test_a_worker_without_a_class_stops_the_fit_before_it_starts():
-    check_classes([(10, [0, 1]), (9, [0, 1])], ["a", "b"], ["tcp://w0", "tcp://w1"])
+    check_classes([(10, [0, 1], 10), (9, [0, 1], 9)], ["a", "b"], ["tcp://w0", "tcp://w1"])
     with pytest.raises(
         DataValidationError,
         match=r"Dask worker tcp://w1 holds 3 fit rows but no row of class 'b': each of the 2 "
         r"workers needs every class",
     ):
-        check_classes([(4, [0, 1]), (3, [0])], ["a", "b"], ["tcp://w0", "tcp://w1"])
-
-
-@pytest.mark.parametrize("classes", [2, 4])
-def test_round_losses_are_the_log_loss_of_each_round(classes):
-    from lightgbm import LGBMClassifier
-    from sklearn.metrics import log_loss
-
-    rng = np.random.default_rng(classes)
-    features = rng.normal(size=(600, 5))
-    labels = (features[:, 0] * 2 + features[:, 1] + rng.normal(size=600) > 0).astype(int)
-    if classes == 4:
-        labels = labels + 2 * (features[:, 2] > 0)
-    model = LGBMClassifier(n_estimators=25, num_leaves=7, verbose=-1).fit(features, labels)
-    weights = rng.uniform(0.5, 2.0, size=600)
-    table = leaf_table(model.booster_)
-    totals, weight = round_losses(model, table, sp.csr_matrix(features), labels, weights)
-    assert float(weight) == pytest.approx(weights.sum())
-    for rounds in (1, 10, 25):
-        proba = model.predict_proba(features, num_iteration=rounds)
-        expected = log_loss(labels, proba, sample_weight=weights)
-        assert float(totals[rounds - 1] / weight) == pytest.approx(expected, rel=1e-9)
-    # Exact sums: any split of the rows adds up to the same numbers.
-    halves = [
-        round_losses(model, table, sp.csr_matrix(features[part]), labels[part], weights[part])
-        for part in (slice(0, 137), slice(137, None))
-    ]
-    assert [a + b for a, b in zip(halves[0][0], halves[1][0], strict=True)] == totals
-    assert halves[0][1] + halves[1][1] == weight
+        check_classes([(4, [0, 1], 4), (3, [0], 3)], ["a", "b"], ["tcp://w0", "tcp://w1"])
