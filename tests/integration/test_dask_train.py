@@ -4,6 +4,8 @@ started here, as a user would start them from the shell.
 - Two workers, each with a --memory-limit below the training table's size in memory, train
   it (the stage script, as dvc runs it) with every worker's peak memory under its limit, and
   the served model answers.
+- `dvc exp run -S train.backend=dask` on a copy of the project (as the docs tell a user): an
+  experiment trained on the cluster, evaluated and packaged like any other.
 - The same data, params and worker count give the same model bytes, however the split is
   chunked.
 - Faults, each one line on stderr, exit status 1 and nothing written: a worker SIGKILLed in
@@ -27,7 +29,7 @@ import pytest
 from music_genre.core.cluster import SCHEDULER_ENV
 from support.cluster import dask_cluster
 from support.data import prepared_songs, songs_contract
-from support.project import copy_project, set_params, tool_env
+from support.project import clone_project, copy_project, run, set_params, tool_env
 
 pytestmark = pytest.mark.dask
 
@@ -123,6 +125,30 @@ def test_a_table_no_worker_could_hold_trains_on_two_limited_workers_and_is_serve
     answer = client.post("/predict", json={"songs": as_request_songs(songs)})
     assert answer.status_code == 200, answer.text
     assert {row["genre"] for row in answer.json()["predictions"]} <= set(card["classes"])
+
+
+def test_dvc_exp_run_with_the_dask_backend_is_an_experiment_like_any_other(
+    limited_cluster, synthetic_project, tmp_path
+):
+    project = clone_project(synthetic_project, tmp_path / "project")
+    output = run(
+        ["dvc", "exp", "run", "-n", "on-dask", "-S", "train.backend=dask"],
+        project,
+        **{SCHEDULER_ENV: limited_cluster["address"]},
+    ).stdout
+    assert "Running stage 'train'" in output and "Running stage 'evaluate'" in output
+    assert "Running stage 'segregate'" not in output  # only what the param change touches
+    card = json.loads((project / "models" / "model.json").read_text())
+    assert card["params"]["train"]["backend"] == "dask"
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    names = [exp.get("name") for entry in shown for exp in (entry.get("experiments") or [])]
+    assert "on-dask" in names, names
+    metrics = json.loads((project / "metrics" / "evaluate" / "metrics.json").read_text())
+    assert metrics["roc_auc"] > 0.6
+    for worker in limited_cluster["workers"]:
+        assert worker.poll() is None  # the cluster served the fit and is still up
+    # The MLflow Model of the experiment's model was written by the package stage.
+    assert (project / "models" / "mlflow" / "MLmodel").is_file()
 
 
 def test_the_same_bytes_on_every_run_and_chunking(limited_cluster, tmp_path):
