@@ -115,3 +115,32 @@ def test_waiting_stops_with_one_line_when_a_needed_worker_is_gone(client):
     with pytest.raises(ClusterError, match=r"worker tcp://gone:1 left the cluster during the fit"):
         gather(client, [future], ["tcp://gone:1"])
     assert time.perf_counter() - started < 1.5
+
+
+def test_a_worker_paused_at_its_memory_limit_too_long_stops_with_one_line(monkeypatch):
+    from music_genre.modeling import chunks
+
+    worker = "tcp://10.0.0.7:40001"
+    status = {"status": "paused"}
+    monkeypatch.setattr(chunks, "connected_workers", lambda client: {worker: status})
+    clock = [1000.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    watch = chunks.Watch(None, [worker], "the LightGBM fit")
+    watch.check()  # paused from here
+    clock[0] += chunks.PAUSED_LIMIT_S - 1
+    watch.check()  # not for long enough yet
+    status["status"] = "running"
+    watch.check()  # it resumed: a later pause counts from its own start
+    status["status"] = "paused"
+    clock[0] += 1
+    watch.check()
+    clock[0] += chunks.PAUSED_LIMIT_S - 1
+    watch.check()
+    clock[0] += 2
+    with pytest.raises(ClusterError) as raised:
+        watch.check()
+    assert str(raised.value) == (
+        f"Dask worker {worker} has been paused at its memory limit for 120 s during the "
+        "LightGBM fit: nothing was written; give each worker more memory (dask worker "
+        "--memory-limit) or lower dask.chunk_rows"
+    )
