@@ -2,7 +2,10 @@
 
 LightGBM's `pred_contrib` (TreeSHAP) splits every class's raw score into one contribution per
 column the classifier reads plus a base value (the expected raw score), exactly: they add up to
-the raw score, and the softmax of the raw scores is the predicted probabilities. The columns are
+the raw score, and the softmax of the raw scores is the predicted probabilities. A two-class
+booster has one raw score s, the log-odds of the second class; it is given as -s/2 for the first
+class and +s/2 for the second (each contribution and the base value halved likewise), whose
+softmax is [1 - sigmoid(s), sigmoid(s)], the probabilities. The columns are
 the contract's model inputs; the TF-IDF columns are summed into the text feature they come from
 (the contract's text columns, composed), and each row's own terms are listed with their
 contribution to the predicted class (only when the contract has text).
@@ -114,11 +117,6 @@ class Explainer:
                 f"model '{name}' ({estimator}) has no native per-column contributions; "
                 "explanations need a LightGBM model (train.model: lightgbm)"
             )
-        if len(predictor.classes) < 3:
-            # A binary booster has one raw score, not one per class: no softmax to decompose.
-            raise _not_explainable(
-                f"model '{name}' has {len(predictor.classes)} classes; explanations need 3 or more"
-            )
         preprocessor = predictor.pipeline.named_steps["preprocessor"]
         names = [str(name) for name in preprocessor.get_feature_names_out()]
         text_feature = predictor.contract.text_feature
@@ -161,7 +159,14 @@ class Explainer:
         options = {} if threads is None else {"num_threads": threads}
         n, width = matrix.shape
         k = len(self.predictor.classes)
-        raw = self.booster.predict(matrix, pred_contrib=True, **options).reshape(n, k, width + 1)
+        raw = self.booster.predict(matrix, pred_contrib=True, **options)
+        if k == 2:
+            # One raw score s: -s/2 and +s/2 (halving is exact), so the softmax still gives
+            # the probabilities.
+            half = np.asarray(raw).reshape(n, width + 1) / 2.0
+            raw = np.stack([-half, half], axis=1)
+        else:
+            raw = raw.reshape(n, k, width + 1)
         base = raw[0, :, -1].copy() if n else np.zeros(k)
         per_feature = raw[:, :, :-1]
         # Summed into input columns by one product with a 0/1 matrix (a feature's own column
@@ -195,8 +200,12 @@ class Explainer:
         scorer = self.predictor.scorer
         if scorer is not None:
             return scorer.with_threads(threads or 1).predict_proba(matrix)
+        import numpy as np
+
         options = {} if threads is None else {"num_threads": threads}
-        return self.booster.predict(matrix, **options).reshape(len(matrix), -1)
+        proba = self.booster.predict(matrix, **options).reshape(len(matrix), -1)
+        # A two-class booster gives p of the second class: LightGBM's predict_proba's columns.
+        return np.hstack([1.0 - proba, proba]) if proba.shape[1] == 1 else proba
 
     def explain_rows(self, rows: list[dict[str, Any]]) -> Explanations:
         return self.explain(self.matrix(rows))

@@ -1,7 +1,8 @@
 """The API, drift, metrics and `predict` for tables other than the songs: everything named after
 the contract the model carries. A tiny LightGBM model per contract, trained on a table generated
 from the contract alone: the penguins (no text, string categoricals, nullable columns, 3 classes),
-the penguins with two text columns, and a numeric-only variant (no categorical, no text block)."""
+the penguins with two text columns, a numeric-only variant (no categorical, no text block), and
+two species only (a two-class booster: one raw score)."""
 
 from __future__ import annotations
 
@@ -36,12 +37,21 @@ def _numeric_only(contract: Contract) -> Contract:
     return Contract.model_validate(card)
 
 
+def _two_classes(contract: Contract) -> Contract:
+    card = contract.card()
+    for column in card["columns"]:
+        if column["name"] == contract.target:
+            column["values"] = ["Adelie", "Gentoo"]
+    return Contract.model_validate(card)
+
+
 def _contracts() -> dict[str, Contract]:
     penguins = load_contract(PENGUINS_CONTRACT)
     return {
         "no_text": penguins,
         "two_texts": with_text(penguins, "notes", "remarks"),
         "numeric_only": _numeric_only(penguins),
+        "two_classes": _two_classes(penguins),
     }
 
 
@@ -281,3 +291,27 @@ def test_cli_predict_writes_the_contracts_columns(served, tmp_path, capsys):
         assert main(["predict", *options, "--output", str(tmp_path / "no.csv")]) == 1
         assert f"{source}: missing required column(s) island" in capsys.readouterr().err
         assert not (tmp_path / "no.csv").exists()
+
+
+def test_explanations_with_the_booster_alone_give_the_pipelines_probabilities(served, monkeypatch):
+    """Without the compiled scorer (MUSIC_GENRE_SCORER=booster) the explainer scores with the
+    booster: for two classes its one output becomes predict_proba's two columns."""
+    from music_genre.modeling.compiled import SCORER_ENV
+    from music_genre.serving.explain import Explainer
+
+    contract, _, _, model = served
+    monkeypatch.setenv(SCORER_ENV, "booster")
+    predictor = Predictor.load(model)
+    assert predictor.scorer is None
+    frame, rows = _rows(contract, 12)
+    explained = Explainer.for_predictor(predictor).explain_rows(rows)
+    expected = predictor.pipeline.predict_proba(
+        predictor.inputs.prepare(frame)[list(contract.model_input_columns)]
+    )
+    assert explained.probabilities.shape == (12, len(contract.classes))
+    np.testing.assert_array_equal(explained.probabilities, expected)
+    np.testing.assert_allclose(
+        np.exp(explained.raw_scores) / np.exp(explained.raw_scores).sum(axis=1, keepdims=True),
+        expected,
+        atol=1e-9,
+    )
