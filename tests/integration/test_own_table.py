@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -25,6 +22,7 @@ import pytest
 
 from music_genre.core import paths
 from music_genre.core.fileio import read_parquet
+from support.fuzzing import run_schemathesis
 from support.own_table import (
     EDITED_FILES,
     EXAMPLES,
@@ -40,7 +38,7 @@ from support.own_table import (
     request_rows,
     retarget,
 )
-from support.project import PROJECT_ROOT, copy_project, run, tool_env
+from support.project import PROJECT_ROOT, copy_project, run
 from support.servers import serving
 
 MACHINES = """\
@@ -172,43 +170,6 @@ def _compare_or_update(path: Path, actual: dict, tolerance: float | None = None)
     )
 
 
-def _fuzz(base: str, contract_path: Path, cwd: Path) -> str:
-    hooks = Path(__file__).resolve().parents[1] / "fuzz" / "schemathesis_hooks.py"
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("st")),
-            "run",
-            f"{base}/openapi.json",
-            "--checks",
-            "all",
-            "--mode",
-            "all",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            str(FUZZ_EXAMPLES_PER_OPERATION),
-            "--seed",
-            "0",
-            "--continue-on-failure",
-            "--no-color",
-        ],
-        cwd=cwd,
-        env=tool_env(
-            SCHEMATHESIS_HOOKS=hooks.stem,
-            PYTHONPATH=os.pathsep.join([str(hooks.parent), os.environ.get("PYTHONPATH", "")]),
-            MUSIC_GENRE_CONTRACT=str(contract_path),
-        ),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    assert re.search(r"^\s*(\d+) generated, \1 passed$", output, re.MULTILINE), output[-2000:]
-    return output
-
-
 @pytest.mark.server
 @pytest.mark.fuzz
 def test_the_penguins_end_to_end(tmp_path):
@@ -244,7 +205,13 @@ def test_the_penguins_end_to_end(tmp_path):
     with serving(project / paths.MODEL, "--workers", "2", *references) as base:
         with httpx.Client(base_url=base, timeout=30) as client:
             check_api(client, contract, rows)
-        fuzzed = _fuzz(base, project / "contract.yaml", tmp_path)
+        fuzzed = run_schemathesis(
+            base,
+            tmp_path,
+            FUZZ_EXAMPLES_PER_OPERATION,
+            seed=0,
+            MUSIC_GENRE_CONTRACT=str(project / "contract.yaml"),
+        )
     assert "Operations:" in fuzzed
     report = check_report(project, contract)
     assert "species" in report
