@@ -107,6 +107,8 @@ def fmt(value: Any, spec: str | None = None) -> str:
 
 
 def _plain(value: Any) -> str:
+    if value is None:  # params.yaml's null, as a reader writes it there
+        return "null"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):

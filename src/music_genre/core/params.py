@@ -133,6 +133,9 @@ class TuneParams(Section):
     n_trials: int | None = Field(ge=1)
     timeout_s: float | None = Field(gt=0)
     pruning: PruningParams
+    # The cap on the chosen trial's decision nodes (experiments.costs: what scoring walks,
+    # the same on every machine); null: the best score whatever its cost.
+    max_nodes: int | None = Field(default=None, ge=1)
     # Dotted params.yaml key -> {low, high[, log]} or {choices: [...]}; checked by the tuner.
     space: dict[str, dict[str, Any]]
 

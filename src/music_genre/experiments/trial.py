@@ -113,6 +113,8 @@ class TrialResult:
     scores: dict[str, float]
     rounds: int | None
     seconds: float
+    # What the model costs (experiments.costs): nodes, scoring time, fit time, size.
+    costs: dict[str, Any]
 
 
 def progress_steps(params: Params, every: float) -> Callable[[int], int]:
@@ -136,6 +138,7 @@ def run_trial(
     the trial passes a step of `report_every` shrinkage (progress_steps) and returns True to
     stop it (pruned); past `deadline` (time.time()) the trial stops too. Both raise StopTrial.
     """
+    from music_genre.experiments.costs import trial_costs
     from music_genre.modeling.recipe import train_model
 
     start = time.perf_counter()
@@ -165,7 +168,9 @@ def run_trial(
         callbacks=[watch],
         prepared=prepared(data, params),
     )
-    return TrialResult(trained.scores, trained.rounds, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    costs = trial_costs(trained.pipeline, data.validation_features, seconds)
+    return TrialResult(trained.scores, trained.rounds, seconds, costs)
 
 
 def run_on_worker(
@@ -233,4 +238,5 @@ def outcome(action: Callable[[], TrialResult]) -> dict[str, Any]:
         "scores": result.scores,
         "rounds": result.rounds,
         "seconds": result.seconds,
+        "costs": result.costs,
     }

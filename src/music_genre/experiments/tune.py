@@ -140,7 +140,7 @@ def _conclude(
     from music_genre.experiments.study_summary import SUMMARY_FILE, write_study_summary
 
     study = result.study
-    result.best = best = _best(study)
+    result.best = best = _best(study, settings)
     write_study_summary(
         study, settings, dimensions, result.summary_dir, interrupted=result.interrupted
     )
@@ -151,7 +151,9 @@ def _conclude(
         flush=True,
     )
     if best is None:
-        raise PipelineError(f"study '{settings.study}': no trial completed")
+        cap = settings.max_nodes
+        within = "" if cap is None else f" within tune.max_nodes={cap}"
+        raise PipelineError(f"study '{settings.study}': no trial completed{within}")
     print(
         f"best: trial #{best['number']} {settings.metric}={best['value']:.5f} "
         + " ".join(f"{k}={v}" for k, v in best["params"].items()),
@@ -329,6 +331,7 @@ class Tuner:
         state = ended["state"]
         if state == "complete":
             trial.set_user_attr("scores", ended["scores"])
+            trial.set_user_attr("costs", ended["costs"])
             study.tell(trial, float(ended["scores"][metric]))
             line = f"{metric}={ended['scores'][metric]:.5f}"
         elif state == "pruned":
@@ -360,14 +363,16 @@ def _quiet_experimental_warnings() -> None:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
-def _best(study: Any) -> dict[str, Any] | None:
-    import optuna
+def _best(study: Any, settings: TuneParams) -> dict[str, Any] | None:
+    """The trial the study picks: the best score within `tune.max_nodes` (experiments.costs)."""
+    from music_genre.experiments.costs import choose
+    from music_genre.experiments.study_summary import trial_rows
 
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
+    maximise = direction(settings.metric) == "maximize"
+    chosen = choose(trial_rows(study), maximise, settings.max_nodes)
+    if chosen is None:
         return None
-    best = study.best_trial
-    return {"number": best.number, "value": best.value, "params": dict(best.params)}
+    return {"number": chosen["number"], "value": chosen["value"], "params": chosen["params"]}
 
 
 def run_best_experiment(

@@ -155,11 +155,42 @@ def test_hopeless_trials_are_pruned_and_the_report_lists_every_trial(tmp_path, t
     assert [row["number"] for row in report["trials"]] == list(range(10))
     assert report["counts"] == {"complete": len(complete), "pruned": len(pruned), "fail": 0}
     assert report["best"]["number"] == result.best["number"]
-    for picture in ("history.png", "importance.png"):
+    for picture in ("history.png", "front.png", "importance.png"):
         assert (result.summary_dir / picture).read_bytes().startswith(b"\x89PNG")
     markdown = (result.summary_dir / "summary.md").read_text()
-    assert f"**Best: trial #{result.best['number']}" in markdown
+    assert f"**Chosen (the best score): trial #{result.best['number']}" in markdown
     assert markdown.count("| pruned |") == len(pruned)
+    # Every completed trial's costs; the front from them.
+    for row in report["trials"]:
+        if row["state"] == "complete":
+            costs = row["costs"]
+            assert set(costs) == {"nodes", "scoring_ms_per_10k", "fit_seconds", "model_bytes"}
+            assert costs["nodes"] > 0 and costs["model_bytes"] > 0
+            assert costs["scoring_ms_per_10k"] > 0 and costs["fit_seconds"] > 0
+    assert report["pareto_front"] and report["best"]["number"] in report["pareto_front"]
+    assert "Pareto front of roc_auc and decision nodes" in markdown
+
+
+def test_max_nodes_chooses_the_best_trial_within_the_cap(tmp_path, train_split):
+    # Seed 8: of its first two trials (both complete: the pruner's startup), the better one is
+    # not the cheaper one.
+    free = run_tune(tmp_path, train_split, "free", seed=8, n_trials=2)
+    report = json.loads((free.summary_dir / "trials.json").read_text())
+    complete = [row for row in report["trials"] if row["state"] == "complete"]
+    best_nodes = next(r["costs"]["nodes"] for r in complete if r["number"] == free.best["number"])
+    cheaper = [r for r in complete if r["costs"]["nodes"] < best_nodes]
+    assert cheaper, "the study must have a cheaper trial than its best to test the cap"
+    cap = max(r["costs"]["nodes"] for r in cheaper)
+    capped = run_tune(tmp_path, train_split, "capped", seed=8, n_trials=2, max_nodes=cap)
+    # The same trials (same seed and count): only the choice differs.
+    assert _trials(capped) == _trials(free)
+    within = [r for r in complete if r["costs"]["nodes"] <= cap]
+    expected = max(within, key=lambda r: (r["value"], -r["costs"]["nodes"], -r["number"]))
+    assert capped.best["number"] == expected["number"] != free.best["number"]
+    markdown = (capped.summary_dir / "summary.md").read_text()
+    assert f"**Chosen (the best score within {cap:,} decision nodes): trial #" in markdown
+    with pytest.raises(PipelineError, match=r"no trial completed within tune.max_nodes=1$"):
+        run_tune(tmp_path, train_split, "impossible", seed=8, n_trials=2, max_nodes=1)
 
 
 def test_ctrl_c_keeps_the_finished_trials_and_reports_the_best(tmp_path, train_split, monkeypatch):
