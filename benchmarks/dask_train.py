@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from common import dask_processes, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -98,53 +98,18 @@ def set_params(project: Path, updates: dict[str, Any], base: str) -> None:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Cluster:
     """A `dask scheduler` and two `dask worker --nthreads 1 --memory-limit LIMIT` processes."""
 
     def __init__(self, root: Path, limit: str) -> None:
-        port = free_port()
-        self.address = f"tcp://127.0.0.1:{port}"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        self.scheduler = subprocess.Popen(
-            [
-                BIN / "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            **quiet,
+        self.address, processes = dask_processes(
+            root,
+            2,
+            ["--no-nanny", "--memory-limit", limit],
+            WORKER_ENV,
+            stdout=subprocess.DEVNULL,
         )
-        self.workers = [
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    self.address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--no-dashboard",
-                    "--memory-limit",
-                    limit,
-                    "--host",
-                    "127.0.0.1",
-                    "--local-directory",
-                    str(root / f"worker{index}"),
-                ],
-                env={**os.environ, **WORKER_ENV},
-                **quiet,
-            )
-            for index in range(2)
-        ]
+        self.scheduler, self.workers = processes[0], processes[1:]
         from dask.distributed import Client
 
         with Client(self.address, timeout="60s") as client:
@@ -157,14 +122,7 @@ class Cluster:
         return [peak_memory(worker.pid) for worker in self.workers]
 
     def close(self) -> None:
-        for process in (*self.workers, self.scheduler):
-            process.terminate()
-        for process in (*self.workers, self.scheduler):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+        stop([*self.workers, self.scheduler])
 
 
 def peak_memory(pid: int) -> int:

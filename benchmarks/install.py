@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import httpx
+from common import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "install.json"
@@ -89,11 +90,7 @@ def _serve_install(directory: Path) -> tuple[Path, float]:
 
 
 def _answers_ping(python: Path) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     model = ROOT / "models" / "model.joblib"
     server = subprocess.Popen(
         [
@@ -131,7 +128,7 @@ def _image_context(directory: Path) -> Path:
 
 
 def _start_to_ping_seconds(containers, image: str) -> float:
-    port = _free_port()
+    port = free_port()
     start = time.perf_counter()
     with containers.running_container(image, port, "serve"):
         return round(time.perf_counter() - start, 1)
@@ -175,14 +172,6 @@ def image_benchmark() -> dict:
     finally:
         containers.podman("rmi", "-f", IMAGE, cold_id.strip(), check=False)
     return results
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

@@ -51,6 +51,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
+from common import free_port, wait_healthy
 
 from music_genre.modeling import compiled, kernel
 from music_genre.modeling.compiled import compile_scorer
@@ -246,19 +247,10 @@ def single_row_latency(model: Path, songs: pd.DataFrame, rows: int) -> dict:
     return results
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(model: Path, scorer: str, cpu: int) -> Iterator[str]:
     """`music-genre serve --workers 1` (monitoring on) on a free port, pinned to `cpu`, with
     MUSIC_GENRE_SCORER=`scorer`; from the project root, so /drift has its references."""
-    import httpx
 
     port = free_port()
     process = subprocess.Popen(
@@ -268,12 +260,7 @@ def serve(model: Path, scorer: str, cpu: int) -> Iterator[str]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_healthy(f"{base}/health")
         yield base
     finally:
         process.terminate()

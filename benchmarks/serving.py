@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+from common import free_port, wait_healthy
 
 from music_genre.data.contract import load_contract
 from music_genre.serving import limits
@@ -79,12 +79,6 @@ def batch_comparison(predictor: Predictor, songs: pd.DataFrame) -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def running_server(model: Path, *options: str, cpu: int | None = None) -> Iterator[str]:
     """`music-genre serve` (from the project root, so /drift has its reference) on a free port;
@@ -111,12 +105,7 @@ def server_process(
         os.sched_setaffinity(0, mine)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_healthy(f"{base}/health")
         yield base, server
     finally:
         if server.poll() is None:

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
+from common import dask_processes, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["train.lightgbm.num_leaves=7,15,31,63", "train.lightgbm.learning_rate=0.1,0.2"]
@@ -85,12 +85,6 @@ def project(root: Path, rows: int) -> tuple[Path, Path]:
     return source, remote
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def queue_side(root: Path, remote: Path) -> float:
     clone = root / "queue"
     sh(["git", "clone", "-q", str(remote), str(clone)], root)
@@ -112,40 +106,7 @@ def dask_side(root: Path, remote: Path) -> tuple[float, list[dict]]:
 
     clone = root / "dask"
     sh(["git", "clone", "-q", str(remote), str(clone)], root)
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    processes = [
-        subprocess.Popen(
-            [
-                BIN / "dask",
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    for index in range(2):
-        processes.append(
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-dashboard",
-                    "--host",
-                    "127.0.0.1",
-                    "--local-directory",
-                    str(root / f"worker{index}"),
-                ],
-                stderr=subprocess.DEVNULL,
-            )
-        )
+    address, processes = dask_processes(root, 2)
     try:
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
@@ -155,9 +116,7 @@ def dask_side(root: Path, remote: Path) -> tuple[float, list[dict]]:
         outcome = sweep([*GRID], repo=clone, scheduler=address, out=out)
         elapsed = time.perf_counter() - start
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
+        stop(processes)
     if outcome.failed or len(outcome.finished) != 8:
         raise SystemExit(f"the sweep did not finish 8 experiments:\n{out.getvalue()}")
     return elapsed, outcome.finished
