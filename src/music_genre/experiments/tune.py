@@ -11,8 +11,10 @@ is not judged at a round where it cannot have caught up yet. The test split is n
 Without a cluster, trials run in this process one after the other. With `--scheduler ADDR` or
 `--workers N` they run as Dask tasks, as many at once as the cluster has threads; the study's
 state lives in Optuna's DaskStorage on the scheduler (trials report their losses there and the
-pruner reads them), the split table is scattered once to every worker, and Dask reruns a task
-whose worker died, so a killed worker costs the trial it was running.
+pruner reads them), the split table is scattered to every worker, and Dask reruns a task
+whose worker died, so a killed worker costs the trial it was running. A worker that dies with
+the last copy of the table (Dask's memory manager keeps one once no waiting task needs more)
+makes Dask cancel the trials reading it: the table is scattered again and they run again.
 
 The best trial's parameters become an ordinary DVC experiment, `dvc exp run -n <study> -S ...`;
 the study (every trial: parameters, score, rounds, pruned or not, seconds) is written with its
@@ -54,6 +56,8 @@ from music_genre.experiments.trial import (
 
 SUMMARY_ROOT: Final = Path(paths.TUNE_SUMMARIES)
 TRAIN_SPLIT: Final = paths.TRAIN_SPLIT
+# How often a trial cancelled by Dask (its table lost with a worker) is run again.
+LOST_TABLE_RERUNS: Final = 2
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +224,7 @@ class Tuner:
             n_warmup_steps=math.ceil(settings.pruning.warmup / settings.pruning.every - 1e-9),
         )
         self.budget = Budget(settings.n_trials, settings.timeout_s)
+        self.shared: Any = None  # the table's future on a cluster (run_on_cluster)
 
     def _study(self, storage: Any) -> Any:
         import optuna
@@ -278,23 +283,27 @@ class Tuner:
 
     def _loop(self, client: Any, study: Any) -> None:
         import optuna
-        from dask.distributed import wait
 
         self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
         slots = max(1, sum(client.nthreads().values()))
-        shared = client.scatter(self.data, broadcast=True, hash=False)
+        self.shared = client.scatter(self.data, broadcast=True, hash=False)
         running: dict[Any, Any] = {}
+        reruns: dict[int, int] = {}
         finished = 0
         try:
             while True:
                 while len(running) < slots and self.budget.more(finished, len(running)):
                     trial = study.ask(self.distributions)
-                    running[self._submit(client, study, shared, trial)] = trial
+                    running[self._submit(client, study, trial)] = trial
                 if not running:
                     break
-                done, _ = wait(list(running), return_when="FIRST_COMPLETED")
-                for future in done:
+                for future in _first_done(running):
                     trial = running.pop(future)
+                    if future.cancelled() and reruns.get(trial.number, 0) < LOST_TABLE_RERUNS:
+                        reruns[trial.number] = reruns.get(trial.number, 0) + 1
+                        self._rescatter_if_lost(client)
+                        running[self._submit(client, study, trial, reruns[trial.number])] = trial
+                        continue
                     try:
                         ended = future.result()
                     except Exception as error:  # e.g. KilledWorker: it killed too many
@@ -306,10 +315,24 @@ class Tuner:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
 
-    def _submit(self, client: Any, study: Any, shared: Any, trial: Any) -> Any:
+    def _rescatter_if_lost(self, client: Any) -> None:
+        """Dask's Active Memory Manager keeps one copy of the scattered table once no waiting
+        task needs more; when the worker holding it dies, the table is gone and Dask cancels
+        every trial that reads it. Scatter it again; the cancelled trials run again."""
+        if self.shared.status == "finished":
+            return
+        print(
+            "  the split table was lost with a worker: scattered again, its trials rerun",
+            file=self.out,
+            flush=True,
+        )
+        self.shared = client.scatter(self.data, broadcast=True, hash=False)
+
+    def _submit(self, client: Any, study: Any, trial: Any, rerun: int = 0) -> Any:
+        key = f"music-genre-tune-{study.study_name}-{trial.number}"
         return client.submit(
             run_on_worker,
-            shared,
+            self.shared,
             apply(self.params, trial.params).model_dump(),
             study._storage,
             study.study_name,
@@ -317,7 +340,7 @@ class Tuner:
             pruner=self.pruner,
             report_every=self.settings.pruning.every,
             deadline=self.budget.deadline,
-            key=f"music-genre-tune-{study.study_name}-{trial.number}",
+            key=f"{key}-rerun{rerun}" if rerun else key,
             pure=False,
         )
 
@@ -350,6 +373,20 @@ class Tuner:
             flush=True,
         )
         return state in ("complete", "pruned")
+
+
+def _first_done(running: dict[Any, Any]) -> list[Any]:
+    """The futures that have ended, once one has; a cancelled one is among them (Dask's `wait`
+    raises for it instead of returning it)."""
+    from concurrent.futures import CancelledError
+
+    from dask.distributed import wait
+
+    try:
+        done, _ = wait(list(running), return_when="FIRST_COMPLETED")
+    except CancelledError:
+        done = {future for future in running if future.done()}
+    return sorted(done, key=lambda future: running[future].number)
 
 
 def _short(value: Any) -> str:
