@@ -66,6 +66,12 @@ class _TrainBase(Section):
     # Where the model is fitted: "local" (this process) or "dask" (LightGBM on a Dask cluster,
     # the `dask` section; the same training recipe, the split read in chunks by the workers).
     backend: Literal["local", "dask"] = "local"
+    # The final model, after the validation scores and curves (which stay those of the fit on
+    # the fit rows): "none" keeps that fit; "same_rounds" refits the pipeline on the whole train
+    # split (fit rows, then validation rows) with the rounds early stopping chose; "scaled_rounds"
+    # with those rounds x whole / fit rows. An estimator without early stopping on the validation
+    # part is refitted with its params as they are. The local backend only.
+    refit: Literal["none", "same_rounds", "scaled_rounds"] = "none"
     # Threads of train and evaluate: 0 = every core, except 1 inside a queued experiment (so
     # that `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).
     n_threads: int = Field(default=0, ge=0)

@@ -11,10 +11,7 @@ is not judged at a round where it cannot have caught up yet. The test split is n
 Without a cluster, trials run in this process one after the other. With `--scheduler ADDR` or
 `--workers N` they run as Dask tasks, as many at once as the cluster has threads; the study's
 state lives in Optuna's DaskStorage on the scheduler (trials report their losses there and the
-pruner reads them), the split table is scattered to every worker, and Dask reruns a task
-whose worker died, so a killed worker costs the trial it was running. A worker that dies with
-the last copy of the table (Dask's memory manager keeps one once no waiting task needs more)
-makes Dask cancel the trials reading it: the table is scattered again and they run again.
+pruner reads them); a killed worker costs the trial it was running (experiments.tune_cluster).
 
 The best trial's parameters become an ordinary DVC experiment, `dvc exp run -n <study> -S ...`;
 the study (every trial: parameters, score, rounds, pruned or not, seconds) is written with its
@@ -35,7 +32,7 @@ from typing import Any, Final, Literal
 
 from music_genre.core import commands, paths
 from music_genre.core.cluster import connect
-from music_genre.core.errors import ParamsError, PipelineError, described
+from music_genre.core.errors import ParamsError, PipelineError
 from music_genre.core.params import Params, TuneParams, load_params, parse_params
 from music_genre.data.contract import load_contract
 from music_genre.experiments.space import (
@@ -50,14 +47,11 @@ from music_genre.experiments.trial import (
     load_trial_data,
     outcome,
     reporter,
-    run_on_worker,
     run_trial,
 )
 
 SUMMARY_ROOT: Final = Path(paths.TUNE_SUMMARIES)
 TRAIN_SPLIT: Final = paths.TRAIN_SPLIT
-# How often a trial cancelled by Dask (its table lost with a worker) is run again.
-LOST_TABLE_RERUNS: Final = 2
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +218,6 @@ class Tuner:
             n_warmup_steps=math.ceil(settings.pruning.warmup / settings.pruning.every - 1e-9),
         )
         self.budget = Budget(settings.n_trials, settings.timeout_s)
-        self.shared: Any = None  # the table's future on a cluster (run_on_cluster)
 
     def _study(self, storage: Any) -> Any:
         import optuna
@@ -261,90 +254,31 @@ class Tuner:
             except BaseException:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 raise
-            finished += self._tell(study, trial, ended)
+            finished += self.tell(study, trial, ended)
 
     def run_on_cluster(self, result: TuneOutcome, scheduler: str | None, workers: int) -> None:
-        """As many trials at once as the cluster has threads; state in Optuna's DaskStorage."""
+        """As many trials at once as the cluster has threads; state in Optuna's DaskStorage
+        (experiments.tune_cluster)."""
         import optuna
         from optuna_integration import DaskStorage
+
+        from music_genre.experiments.tune_cluster import ClusterTrials, quiet_experimental_warnings
 
         with connect(scheduler, workers) as client:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 storage = DaskStorage(optuna.storages.InMemoryStorage(), client=client)
             study = result.study = self._study(storage)
-            client.run(_quiet_experimental_warnings)
+            client.run(quiet_experimental_warnings)
+            self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
             try:
-                self._loop(client, study)
+                ClusterTrials(self, client, study).run()
             finally:
                 # The study outlives the cluster: its trials are copied into this process.
                 result.study = self._study(optuna.storages.InMemoryStorage())
                 result.study.add_trials(study.trials)
 
-    def _loop(self, client: Any, study: Any) -> None:
-        import optuna
-
-        self.budget = Budget(self.settings.n_trials, self.settings.timeout_s)
-        slots = max(1, sum(client.nthreads().values()))
-        self.shared = client.scatter(self.data, broadcast=True, hash=False)
-        running: dict[Any, Any] = {}
-        reruns: dict[int, int] = {}
-        finished = 0
-        try:
-            while True:
-                while len(running) < slots and self.budget.more(finished, len(running)):
-                    trial = study.ask(self.distributions)
-                    running[self._submit(client, study, trial)] = trial
-                if not running:
-                    break
-                for future in _first_done(running):
-                    trial = running.pop(future)
-                    if future.cancelled() and reruns.get(trial.number, 0) < LOST_TABLE_RERUNS:
-                        reruns[trial.number] = reruns.get(trial.number, 0) + 1
-                        self._rescatter_if_lost(client)
-                        running[self._submit(client, study, trial, reruns[trial.number])] = trial
-                        continue
-                    try:
-                        ended = future.result()
-                    except Exception as error:  # e.g. KilledWorker: it killed too many
-                        ended = {"state": "failed", "seconds": 0.0, "reason": described(error)}
-                    finished += self._tell(study, trial, ended)
-        except BaseException:
-            for future, trial in running.items():
-                future.cancel()
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-
-    def _rescatter_if_lost(self, client: Any) -> None:
-        """Dask's Active Memory Manager keeps one copy of the scattered table once no waiting
-        task needs more; when the worker holding it dies, the table is gone and Dask cancels
-        every trial that reads it. Scatter it again; the cancelled trials run again."""
-        if self.shared.status == "finished":
-            return
-        print(
-            "  the split table was lost with a worker: scattered again, its trials rerun",
-            file=self.out,
-            flush=True,
-        )
-        self.shared = client.scatter(self.data, broadcast=True, hash=False)
-
-    def _submit(self, client: Any, study: Any, trial: Any, rerun: int = 0) -> Any:
-        key = f"music-genre-tune-{study.study_name}-{trial.number}"
-        return client.submit(
-            run_on_worker,
-            self.shared,
-            apply(self.params, trial.params).model_dump(),
-            study._storage,
-            study.study_name,
-            trial._trial_id,
-            pruner=self.pruner,
-            report_every=self.settings.pruning.every,
-            deadline=self.budget.deadline,
-            key=f"{key}-rerun{rerun}" if rerun else key,
-            pure=False,
-        )
-
-    def _tell(self, study: Any, trial: Any, ended: dict[str, Any]) -> bool:
+    def tell(self, study: Any, trial: Any, ended: dict[str, Any]) -> bool:
         """Record a trial's end; True when it counts against the trial budget."""
         import optuna
 
@@ -375,29 +309,8 @@ class Tuner:
         return state in ("complete", "pruned")
 
 
-def _first_done(running: dict[Any, Any]) -> list[Any]:
-    """The futures that have ended, once one has; a cancelled one is among them (Dask's `wait`
-    raises for it instead of returning it)."""
-    from concurrent.futures import CancelledError
-
-    from dask.distributed import wait
-
-    try:
-        done, _ = wait(list(running), return_when="FIRST_COMPLETED")
-    except CancelledError:
-        done = {future for future in running if future.done()}
-    return sorted(done, key=lambda future: running[future].number)
-
-
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _quiet_experimental_warnings() -> None:
-    """On a worker: DaskStorage warns that it is experimental each time a task unpickles it."""
-    import optuna
-
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
 def _best(study: Any, settings: TuneParams) -> dict[str, Any] | None:

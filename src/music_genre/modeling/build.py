@@ -78,6 +78,22 @@ def make_estimator(train: TrainParams) -> tuple[Any, EstimatorSpec]:
     return _estimator_class(spec)(**kwargs), spec
 
 
+def with_rounds(train: TrainParams, rounds: int) -> TrainParams:
+    """`train` with its booster set to `rounds` rounds and no early stopping (for the refit on
+    the whole train split, modeling.recipe.refitted); every alias of either is replaced."""
+    spec = ESTIMATORS[train.model]
+    if not spec.takes_eval_set:
+        return train
+    from lightgbm.basic import _ConfigAliases
+
+    kwargs = dict(getattr(train, train.model))
+    for name in ("num_iterations", "early_stopping_round"):
+        for alias in _ConfigAliases.get(name):
+            kwargs.pop(alias, None)
+    kwargs.update(n_estimators=rounds, early_stopping_round=0)
+    return train.model_copy(update={train.model: kwargs})
+
+
 def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -> Pipeline:
     """The preprocessing of the contract's model inputs, then the estimator.
 

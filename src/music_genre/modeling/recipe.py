@@ -49,6 +49,9 @@ class Trained:
     # Per-round log loss known only after the fit (`curves[set][round - 1]`, HistGradientBoosting
     # and forests); empty for boosters, whose callbacks see every round live.
     curves: dict[str, list[float]] = field(default_factory=dict)
+    # After `refitted`: the rule, the rows and the rounds of the refit, and the rounds chosen on
+    # the validation part (the scores, probabilities and curves above are that fit's).
+    refit: dict[str, Any] | None = None
 
 
 def prepare(
@@ -112,6 +115,40 @@ def train_model(
         )
     curves = {} if boosting else loss_curves(pipeline, fit_features, fit_target, validation)
     return scored(pipeline, validation.target, proba, curves=curves)
+
+
+def refitted(
+    params: Params,
+    contract: Contract,
+    trained: Trained,
+    features: pd.DataFrame,
+    target: pd.Series,
+    *,
+    fit_rows: int,
+) -> Trained:
+    """The final model `params.train.refit` asks for: the pipeline fitted again on `features`
+    and `target` (the whole train split), with the rounds early stopping chose on the
+    validation part ("same_rounds") or those rounds x whole / `fit_rows` ("scaled_rounds"),
+    and no evaluation set. The validation scores, probabilities and curves stay `trained`'s:
+    they are the honest ones, computed before the validation rows were fitted."""
+    import dataclasses
+
+    from music_genre.modeling.build import build_pipeline, with_rounds
+
+    rule = params.train.refit
+    if rule == "none":
+        return trained
+    train = params.train
+    chosen = trained.rounds if ESTIMATORS[train.model].takes_eval_set else None
+    if chosen is not None:
+        scale = len(features) / fit_rows if rule == "scaled_rounds" else 1.0
+        train = with_rounds(train, max(1, round(chosen * scale)))
+    pipeline = build_pipeline(train, params.tfidf, contract)
+    with vocabulary_errors(contract):
+        fit(pipeline, features, target, train.model, train.n_threads)
+    rounds = boosting_rounds(pipeline)
+    refit = {"rule": rule, "rows": len(features), "rounds": rounds, "validation_rounds": chosen}
+    return dataclasses.replace(trained, pipeline=pipeline, rounds=rounds, refit=refit)
 
 
 def scored(

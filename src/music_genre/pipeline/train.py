@@ -94,6 +94,7 @@ def train(
     )
     _log_results(live, trained, validation)
     log.info("validation: %s", format_scores(trained.scores))
+    trained = _refit(params, contract, trained, (fit_part, validation_part))
     canonicalize_for_pickling(trained.pipeline)
     report = split_report(
         fit_part, validation_part, contract, params.segregate.group_by, "validation"
@@ -101,6 +102,29 @@ def train(
     card = _card(params, contract, train_path, trained, report)
     save_model(trained.pipeline, card, model_path)
     return trained.scores
+
+
+def _refit(
+    params: Params,
+    contract: Contract,
+    trained: Trained,
+    parts: tuple[pd.DataFrame, pd.DataFrame],
+) -> Trained:
+    """train.refit: the final model fitted on the fit rows, then the validation rows."""
+    import pandas as pd
+
+    from music_genre.modeling.recipe import refitted
+
+    if params.train.refit == "none":
+        return trained
+    whole = pd.concat(parts, ignore_index=True)
+    log.info("refitting on the whole train split (%d rows): %s", len(whole), params.train.refit)
+    inputs = list(contract.model_input_columns)
+    final = refitted(
+        params, contract, trained, whole[inputs], whole[contract.target], fit_rows=len(parts[0])
+    )
+    log.info("refitted: %s boosting rounds", final.rounds)
+    return final
 
 
 def _train_on_cluster(
@@ -202,6 +226,7 @@ def _card(
             "validation_split": report,
         },
         "boosting_rounds": trained.rounds,
+        **({"refit": trained.refit} if trained.refit is not None else {}),
         "validation_metrics": trained.scores,
         "versions": library_versions(),
         "contract": contract.card(),
@@ -210,8 +235,11 @@ def _card(
 
 def _tracked_params(params: Params) -> dict[str, Any]:
     """The params the model depends on; the backend and the dask section only when it is
-    dask (a local model's card and params log are what they were before the Dask backend)."""
+    dask (a local model's card and params log are what they were before the Dask backend),
+    the refit rule only when there is one (likewise)."""
     train = params.train.model_dump()
+    if train["refit"] == "none":
+        del train["refit"]
     if params.train.backend == "local":
         return {
             "seed": params.seed,

@@ -103,3 +103,69 @@ def test_the_same_params_and_data_give_the_same_model_bytes_on_any_thread_count(
         )
         hashes.append(sha256_file(output))
     assert hashes[0] == hashes[1]
+
+
+def _train_with(small_model, tmp_path, **train_update):
+    from support.models import small_model_params
+
+    from music_genre.pipeline.train import train
+
+    params = small_model_params()
+    params = params.model_copy(update={"train": params.train.model_copy(update=train_update)})
+    output = tmp_path / "model.joblib"
+    train(
+        params,
+        str(small_model.parent / "train.parquet"),
+        str(output),
+        str(tmp_path / "metrics"),
+        str(tmp_path / "plots"),
+        contract=load_contract(PROJECT_ROOT / "contract.yaml"),
+    )
+    return (output, *load_model(output))
+
+
+@pytest.mark.parametrize("rule", ["same_rounds", "scaled_rounds"])
+def test_the_refit_sees_the_whole_split_and_keeps_the_validation_scores_honest(
+    small_model, tmp_path, rule
+):
+    import pandas as pd
+
+    from music_genre.modeling.build import NUMERIC_BLOCK
+
+    before, early = load_model(small_model)
+    path, after, card = _train_with(small_model, tmp_path, refit=rule)
+    data = card["training_data"]
+    whole = data["fit_rows"] + data["validation_rows"]
+    chosen = early["boosting_rounds"]
+    rounds = chosen if rule == "same_rounds" else round(chosen * whole / data["fit_rows"])
+    assert card["refit"] == {
+        "rule": rule,
+        "rows": whole,
+        "rounds": rounds,
+        "validation_rounds": chosen,
+    }
+    booster = after.named_steps["classifier"].booster_
+    assert booster.num_trees() == rounds * len(card["classes"])
+    assert card["boosting_rounds"] == rounds
+    # The validation scores are those of the early-stopped fit, before its rows were fitted.
+    assert card["validation_metrics"] == early["validation_metrics"]
+    metrics = json.loads((tmp_path / "metrics" / "metrics.json").read_text())
+    assert metrics["roc_auc"] == early["validation_metrics"]["roc_auc"]
+    assert card["params"]["train"]["refit"] == rule and "refit" not in early["params"]["train"]
+    # Every train row was fitted: the imputer's medians are the whole split's.
+    train_rows = pd.read_parquet(small_model.parent / "train.parquet")
+    numeric = after.named_steps["preprocessor"].named_transformers_[NUMERIC_BLOCK]
+    columns = list(load_contract(PROJECT_ROOT / "contract.yaml").numeric_features)
+    assert list(numeric[0].statistics_) == pytest.approx(list(train_rows[columns].median()))
+    assert list(numeric[0].statistics_) != pytest.approx(
+        list(before.named_steps["preprocessor"].named_transformers_[NUMERIC_BLOCK][0].statistics_)
+    )
+    assert card["model_sha256"] == sha256_file(path) != early["model_sha256"]
+
+
+def test_the_dask_backend_refuses_a_refit_in_one_line(small_model, tmp_path):
+    from music_genre.core.errors import ParamsError
+
+    with pytest.raises(ParamsError, match=r"'train.refit' is 'same_rounds', but the dask"):
+        _train_with(small_model, tmp_path, refit="same_rounds", backend="dask")
+    assert not (tmp_path / "model.joblib").exists() and not (tmp_path / "metrics").exists()
