@@ -261,3 +261,41 @@ def python_versions() -> str:
         + "\n\n"
         + result_note("benchmarks/results/python_versions.json")
     )
+
+
+_REFIT_RULES = {
+    "none": "`none`: the early-stopped fit",
+    "same_rounds": "`same_rounds`: refitted, the same rounds",
+    "scaled_rounds": "`scaled_rounds`: refitted, rounds x whole / fit rows",
+}
+
+
+def refit() -> str:
+    """benchmarks/refit.py: each train.refit rule chosen on validation (nested), and on test."""
+    data = load("refit")
+    rows = []
+    for rule, label in _REFIT_RULES.items():
+        nested, test = data["nested_on_validation"][rule], data["test"][rule]
+        rows.append(
+            [
+                label,
+                fmt(nested["scores"]["roc_auc"], ".5f"),
+                fmt(test["scores"]["roc_auc"], ".5f"),
+                fmt(test["scores"]["roc_auc_ovr"], ".5f"),
+                fmt(test["scores"]["accuracy"], ".4f"),
+                fmt(test["rounds"]),
+                fmt(test["decision_nodes"]),
+                fmt(test["fit_s"], "s"),
+            ]
+        )
+    header = [
+        "train.refit",
+        "validation roc_auc (nested)",
+        "test roc_auc (ovo)",
+        "test roc_auc (ovr)",
+        "test accuracy",
+        "rounds",
+        "decision nodes",
+        "fit + refit",
+    ]
+    return table(header, rows) + "\n\n" + result_note("benchmarks/results/refit.json")

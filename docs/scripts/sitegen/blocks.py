@@ -25,6 +25,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "bench-pipeline": benchmarks.pipeline,
     "bench-serving": benchmarks.serving,
     "bench-tune": benchmarks.tune,
+    "bench-refit": benchmarks.refit,
     "study": benchmarks.study,
     "bench-sweep": benchmarks.sweep,
     "bench-report": benchmarks.report,

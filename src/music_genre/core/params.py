@@ -70,7 +70,7 @@ class _TrainBase(Section):
     # the fit rows): "none" keeps that fit; "same_rounds" refits the pipeline on the whole train
     # split (fit rows, then validation rows) with the rounds early stopping chose; "scaled_rounds"
     # with those rounds x whole / fit rows. An estimator without early stopping on the validation
-    # part is refitted with its params as they are. The local backend only.
+    # part is refitted with its params as they are. The dask backend does not refit (it logs so).
     refit: Literal["none", "same_rounds", "scaled_rounds"] = "none"
     # Threads of train and evaluate: 0 = every core, except 1 inside a queued experiment (so
     # that `dvc queue start -j N` runs N single-threaded fits instead of oversubscribing).

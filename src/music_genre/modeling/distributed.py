@@ -75,16 +75,11 @@ class DistributedTrained:
 
 
 def check_backend(params: Params) -> None:
-    """The Dask backend fits LightGBM only, and does not refit."""
+    """The Dask backend fits LightGBM only."""
     if params.train.model != "lightgbm":
         raise ParamsError(
             f"params.yaml: 'train.backend' is 'dask', which fits LightGBM only "
             f"('train.model' is '{params.train.model}')"
-        )
-    if params.train.refit != "none":
-        raise ParamsError(
-            f"params.yaml: 'train.refit' is '{params.train.refit}', but the dask backend fits "
-            "the fit rows only (set train.refit: none, or train.backend: local)"
         )
 
 

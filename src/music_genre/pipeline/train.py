@@ -145,6 +145,12 @@ def _train_on_cluster(
     from music_genre.modeling.tracking import StageLive, format_scores
 
     check_backend(params)
+    if params.train.refit != "none":
+        log.warning(
+            "train.refit %s: not done by the dask backend, which fits the fit rows only "
+            "(the card records no refit)",
+            params.train.refit,
+        )
     settings = params.dask
     with connect(
         settings.scheduler,
@@ -236,9 +242,9 @@ def _card(
 def _tracked_params(params: Params) -> dict[str, Any]:
     """The params the model depends on; the backend and the dask section only when it is
     dask (a local model's card and params log are what they were before the Dask backend),
-    the refit rule only when there is one (likewise)."""
+    the refit rule only when the model was refitted (likewise)."""
     train = params.train.model_dump()
-    if train["refit"] == "none":
+    if train["refit"] == "none" or params.train.backend == "dask":  # dask does not refit
         del train["refit"]
     if params.train.backend == "local":
         return {

@@ -106,9 +106,8 @@ def test_the_same_params_and_data_give_the_same_model_bytes_on_any_thread_count(
 
 
 def _train_with(small_model, tmp_path, **train_update):
-    from support.models import small_model_params
-
     from music_genre.pipeline.train import train
+    from support.models import small_model_params
 
     params = small_model_params()
     params = params.model_copy(update={"train": params.train.model_copy(update=train_update)})
@@ -132,7 +131,7 @@ def test_the_refit_sees_the_whole_split_and_keeps_the_validation_scores_honest(
 
     from music_genre.modeling.build import NUMERIC_BLOCK
 
-    before, early = load_model(small_model)
+    _, before, early = _train_with(small_model, tmp_path / "early", refit="none")
     path, after, card = _train_with(small_model, tmp_path, refit=rule)
     data = card["training_data"]
     whole = data["fit_rows"] + data["validation_rows"]
@@ -161,11 +160,3 @@ def test_the_refit_sees_the_whole_split_and_keeps_the_validation_scores_honest(
         list(before.named_steps["preprocessor"].named_transformers_[NUMERIC_BLOCK][0].statistics_)
     )
     assert card["model_sha256"] == sha256_file(path) != early["model_sha256"]
-
-
-def test_the_dask_backend_refuses_a_refit_in_one_line(small_model, tmp_path):
-    from music_genre.core.errors import ParamsError
-
-    with pytest.raises(ParamsError, match=r"'train.refit' is 'same_rounds', but the dask"):
-        _train_with(small_model, tmp_path, refit="same_rounds", backend="dask")
-    assert not (tmp_path / "model.joblib").exists() and not (tmp_path / "metrics").exists()

@@ -20,9 +20,10 @@ from support.servers import as_request_songs
 def _params(backend):
     params = small_model_params()
     lightgbm = {**params.train.lightgbm, "n_estimators": 30}
-    return params.model_copy(
-        update={"train": params.train.model_copy(update={"backend": backend, "lightgbm": lightgbm})}
-    )
+    # The dask backend does not refit; the local model it is compared with is not refitted.
+    refit = "same_rounds" if backend == "dask" else "none"
+    update = {"backend": backend, "lightgbm": lightgbm, "refit": refit}
+    return params.model_copy(update={"train": params.train.model_copy(update=update)})
 
 
 def _train(directory, path, backend):
@@ -58,6 +59,8 @@ def test_the_dask_backend_writes_what_the_local_one_writes(trained):
     assert card["training_data"] == local_card["training_data"]  # the same split, reported alike
     assert card["classes"] == local_card["classes"] and card["contract"] == local_card["contract"]
     assert card["params"]["train"]["backend"] == "dask" and card["params"]["dask"]["workers"] == 2
+    # Asked to refit, the dask backend does not, and its card says nothing of a refit.
+    assert "refit" not in card and "refit" not in card["params"]["train"]
     # A local model's card and params log are what they were before the Dask backend.
     assert "backend" not in local_card["params"]["train"] and "dask" not in local_card["params"]
     assert "backend" not in (local / "metrics" / "params.yaml").read_text()
