@@ -145,12 +145,8 @@ def _train_on_cluster(
     from music_genre.modeling.tracking import StageLive, format_scores
 
     check_backend(params)
-    if params.train.refit != "none":
-        log.warning(
-            "train.refit %s: not done by the dask backend, which fits the fit rows only "
-            "(the card records no refit)",
-            params.train.refit,
-        )
+    if params.train.refit != "none":  # its card records no refit
+        log.warning("train.refit %s: the dask backend does not refit", params.train.refit)
     settings = params.dask
     with connect(
         settings.scheduler,
