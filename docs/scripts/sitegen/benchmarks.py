@@ -299,3 +299,44 @@ def refit() -> str:
         "fit + refit",
     ]
     return table(header, rows) + "\n\n" + result_note("benchmarks/results/refit.json")
+
+
+_TEXT_CANDIDATES = {
+    "committed": "the committed blocks (numeric, categorical, word TF-IDF)",
+    "char_wb_2_4": "+ character 2-4-grams within words (TF-IDF)",
+    "word_1_2": "+ word 1- and 2-grams (TF-IDF, twice the terms)",
+    "title_category": "+ the playlist title as an ordinal category",
+    "title_native_category": "+ the title as a LightGBM categorical",
+    "text_statistics": "+ nine counts of the song name and title",
+}
+
+
+def text_features() -> str:
+    """benchmarks/text_features.py: each candidate text block beside the committed ones."""
+    candidates = load("text_features")["candidates"]
+    rows = []
+    for name, label in _TEXT_CANDIDATES.items():
+        found = candidates[name]
+        rows.append(
+            [
+                label,
+                fmt(found["scores"]["roc_auc"], ".5f"),
+                fmt(found["scores"]["roc_auc_ovr"], ".5f"),
+                fmt(found["scores"]["log_loss"], ".4f"),
+                fmt(found["scores"]["accuracy"], ".4f"),
+                fmt(found["rounds"]),
+                fmt(found["decision_nodes"]),
+                fmt(found["fit_s"], "s"),
+            ]
+        )
+    header = [
+        "preprocessing (validation part)",
+        "roc_auc (ovo)",
+        "roc_auc (ovr)",
+        "log loss",
+        "accuracy",
+        "rounds",
+        "decision nodes",
+        "fit",
+    ]
+    return table(header, rows) + "\n\n" + result_note("benchmarks/results/text_features.json")

@@ -26,6 +26,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "bench-serving": benchmarks.serving,
     "bench-tune": benchmarks.tune,
     "bench-refit": benchmarks.refit,
+    "bench-text": benchmarks.text_features,
     "study": benchmarks.study,
     "bench-sweep": benchmarks.sweep,
     "bench-report": benchmarks.report,
