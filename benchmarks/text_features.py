@@ -120,13 +120,18 @@ def _fit(
     fit, validation = parts
     target = contract.target
     classifier = build_pipeline(params.train, params.tfidf, contract).named_steps["classifier"]
-    if native:  # the last column is the title's codes
-        classifier.set_params(categorical_feature=[fit_matrix.shape[1] - 1])
+    # The last column is the title's codes when the candidate declares it categorical.
+    categorical = [fit_matrix.shape[1] - 1] if native else "auto"
     started = time.perf_counter()
     with limited_threads(1), warnings.catch_warnings():
         # LightGBM 4.7 deprecates eval_set, but encodes string labels only through it.
         warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
-        classifier.fit(fit_matrix, fit[target], eval_set=[(validation_matrix, validation[target])])
+        classifier.fit(
+            fit_matrix,
+            fit[target],
+            eval_set=[(validation_matrix, validation[target])],
+            categorical_feature=categorical,
+        )
         seconds = time.perf_counter() - started
         proba = classifier.predict_proba(validation_matrix)
     classes = [str(name) for name in classifier.classes_]
