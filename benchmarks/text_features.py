@@ -13,8 +13,8 @@ validation part, one thread. Every number is the validation part's (the test spl
 - `word_1_2`: + word 1- and 2-grams (twice the word block's terms), replacing nothing;
 - `title_category`: + the playlist `title` as an ordinal category (LightGBM sees its codes);
 - `title_native_category`: the same column declared categorical to LightGBM;
-- `text_statistics`: + nine counts of the song name and title (length, words, capitals, digits,
-  punctuation, brackets, "feat", empty title, title length).
+- `text_statistics`: + nine statistics of the song name and title (length, words, share of
+  capitals, digits, punctuation, brackets or a dash, "feat", an empty title, the title's length).
 
 Beside each score: the boosting rounds early stopping chose, the decision nodes (what scoring
 walks; experiments.costs) and the fit seconds, so a gain can be weighed against its cost. Every

@@ -146,6 +146,8 @@ def test_the_worker_holding_the_only_copy_of_the_table_is_killed(study_dir, tmp_
             os.kill(pids[holder], signal.SIGKILL)
         output = _assert_the_budget_is_met(process, study_dir)
     assert "scattered again" in output
+    # Every cancelled trial ran again: none was given up as failed.
+    assert not [row for row in _trials(study_dir) if row[1] == "fail"], output
 
 
 def test_the_best_trial_becomes_a_dvc_experiment(synthetic_project, tmp_path):

@@ -307,7 +307,7 @@ _TEXT_CANDIDATES = {
     "word_1_2": "+ word 1- and 2-grams (TF-IDF, twice the terms)",
     "title_category": "+ the playlist title as an ordinal category",
     "title_native_category": "+ the title as a LightGBM categorical",
-    "text_statistics": "+ nine counts of the song name and title",
+    "text_statistics": "+ nine statistics of the song name and title",
 }
 
 

@@ -48,16 +48,17 @@ class ClusterTrials:
                 if not running:
                     break
                 for future in first_done(running):
-                    trial = running.pop(future)
-                    if future.cancelled() and reruns.get(trial.number, 0) < LOST_TABLE_RERUNS:
+                    trial = running[future]
+                    ended = _ended(future)
+                    if ended is None and reruns.get(trial.number, 0) < LOST_TABLE_RERUNS:
                         reruns[trial.number] = reruns.get(trial.number, 0) + 1
                         self._scatter_again_if_lost()
-                        running[self._submit(trial, reruns[trial.number])] = trial
+                        rerun = self._submit(trial, reruns[trial.number])
+                        del running[future]  # only now: a failed resubmit leaves it to be told
+                        running[rerun] = trial
                         continue
-                    try:
-                        ended = future.result()
-                    except Exception as error:  # e.g. KilledWorker: it killed too many
-                        ended = {"state": "failed", "seconds": 0.0, "reason": described(error)}
+                    del running[future]
+                    ended = ended or {"state": "failed", "seconds": 0.0, "reason": "cancelled"}
                     finished += tuner.tell(study, trial, ended)
         except BaseException:
             for future, trial in running.items():
@@ -95,6 +96,21 @@ class ClusterTrials:
             key=f"{key}-rerun{rerun}" if rerun else key,
             pure=False,
         )
+
+
+def _ended(future: Any) -> dict[str, Any] | None:
+    """A trial's outcome from its future; None when Dask cancelled it (its table was lost with
+    a worker, before it ran or while its result was fetched)."""
+    from concurrent.futures import CancelledError
+
+    if future.cancelled():
+        return None
+    try:
+        return dict(future.result())
+    except CancelledError:
+        return None
+    except Exception as error:  # e.g. KilledWorker: it killed too many workers
+        return {"state": "failed", "seconds": 0.0, "reason": described(error)}
 
 
 def first_done(running: dict[Any, Any]) -> list[Any]:
