@@ -74,3 +74,45 @@ def stop(processes: Sequence[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The commit the results are measured on (the docs judge their freshness by it)."""
+    result = subprocess.run(  # nosec B603 B607: git, fixed arguments
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def write_results(path: str, measured: dict, load_before: float) -> None:
+    """`measured` after the commit and the machine (Python, CPUs, the 1-minute load before the
+    measurements and now), as JSON at `path`."""
+    import json
+    import platform
+
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_1min_before": load_before,
+        "load_1min_after": os.getloadavg()[0],
+    }
+    results = {"commit": git_commit(), "machine": machine, **measured}
+    Path(path).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def committed_train_parts(split: Path) -> tuple:
+    """params.yaml (with one thread), contract.yaml and the train split's fit and validation
+    parts exactly as the train stage splits them."""
+    from music_genre.core.params import load_params
+    from music_genre.data.contract import load_contract
+    from music_genre.pipeline.train import fit_and_validation
+
+    params = load_params(ROOT / "params.yaml")
+    params = params.model_copy(update={"train": params.train.model_copy(update={"n_threads": 1})})
+    contract = load_contract(ROOT / "contract.yaml")
+    fit, validation = fit_and_validation(params, contract, str(split / "train.parquet"))
+    return params, contract, fit, validation

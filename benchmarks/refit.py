@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess  # nosec B404: git only, fixed arguments
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import committed_train_parts, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("none", "same_rounds", "scaled_rounds")
@@ -93,29 +93,16 @@ def _measured(params: Any, contract: Any, parts: tuple[Any, Any], scored_on: Any
     return results
 
 
-def _commit() -> str:
-    result = subprocess.run(  # nosec B603 B607: git, fixed arguments
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default=str(ROOT / "data" / "split"))
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "refit.json"))
     options = parser.parse_args()
     from music_genre.core.fileio import read_parquet
-    from music_genre.core.params import load_params
-    from music_genre.data.contract import load_contract
     from music_genre.data.splits import split_by
-    from music_genre.pipeline.train import fit_and_validation
 
-    params = load_params(ROOT / "params.yaml")
-    params = params.model_copy(update={"train": params.train.model_copy(update={"n_threads": 1})})
-    contract = load_contract(ROOT / "contract.yaml")
     split = Path(options.split)
-    fit_part, validation_part = fit_and_validation(params, contract, str(split / "train.parquet"))
+    params, contract, fit_part, validation_part = committed_train_parts(split)
     inner = split_by(
         fit_part,
         contract,
@@ -128,26 +115,15 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     nested = _measured(params, contract, inner, validation_part)
     on_test = _measured(params, contract, (fit_part, validation_part), test)
-    results = {
-        "commit": _commit(),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_1min_before": load_before,
-            "load_1min_after": os.getloadavg()[0],
-        },
-        "rows": {
-            "fit": len(fit_part),
-            "validation": len(validation_part),
-            "inner_fit": len(inner[0]),
-            "inner_validation": len(inner[1]),
-            "test": len(test),
-        },
-        "nested_on_validation": nested,
-        "test": on_test,
+    rows = {
+        "fit": len(fit_part),
+        "validation": len(validation_part),
+        "inner_fit": len(inner[0]),
+        "inner_validation": len(inner[1]),
+        "test": len(test),
     }
-    Path(options.output).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {options.output}")
+    measured = {"rows": rows, "nested_on_validation": nested, "test": on_test}
+    write_results(options.output, measured, load_before)
     return 0
 
 

@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess  # nosec B404: git only, fixed arguments
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import committed_train_parts, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,13 +148,6 @@ def _fit(
     }
 
 
-def _commit() -> str:
-    result = subprocess.run(  # nosec B603 B607: git, fixed arguments
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return result.stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default=str(ROOT / "data" / "split"))
@@ -164,19 +157,11 @@ def main() -> int:
     options = parser.parse_args()
     import scipy.sparse as sp
 
-    from music_genre.core.params import load_params
-    from music_genre.data.contract import load_contract
     from music_genre.modeling.fitting import Validation
     from music_genre.modeling.recipe import prepare
-    from music_genre.pipeline.train import fit_and_validation
 
-    params = load_params(ROOT / "params.yaml")
-    contract = load_contract(ROOT / "contract.yaml")
-    fit, validation = fit_and_validation(
-        params, contract, str(Path(options.split) / "train.parquet")
-    )
+    params, contract, fit, validation = committed_train_parts(Path(options.split))
     inputs, target = list(contract.model_input_columns), contract.target
-    # The committed blocks need only the model's inputs; the candidates read the raw text too.
     prepared = prepare(
         params,
         contract,
@@ -194,19 +179,8 @@ def main() -> int:
             matrices = tuple(sp.hstack([a, b]).tocsr() for a, b in zip(base, extra, strict=True))
         results[name] = _fit(params, contract, matrices, (fit, validation), native)
         print(name, json.dumps(results[name]), flush=True)
-    output = {
-        "commit": _commit(),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_1min_before": load_before,
-            "load_1min_after": os.getloadavg()[0],
-        },
-        "rows": {"fit": len(fit), "validation": len(validation)},
-        "candidates": results,
-    }
-    Path(options.output).write_text(json.dumps(output, indent=2) + "\n")
-    print(f"wrote {options.output}")
+    measured = {"rows": {"fit": len(fit), "validation": len(validation)}, "candidates": results}
+    write_results(options.output, measured, load_before)
     return 0
 
 
