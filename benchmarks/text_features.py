@@ -3,21 +3,31 @@
     python benchmarks/text_features.py [--split data/split]
         [--output benchmarks/results/text_features.json]
 
-Each candidate block is added beside the committed preprocessing (params.yaml and contract.yaml as
-they are: numeric and categorical blocks, TF-IDF of the composed text), and LightGBM is fitted
+Each candidate block is added beside the base preprocessing (params.yaml and contract.yaml as they
+are, but `tfidf.statistics: false`: numeric and categorical blocks, TF-IDF of the composed text,
+the committed default before the statistics block won here), and LightGBM is fitted
 as the train stage fits it: on the fit rows of the train split, early stopping on its grouped
 validation part, one thread. Every number is the validation part's (the test split is not read):
 
-- `committed`: the committed preprocessing alone (the train stage's validation metrics);
+- `committed` (the key kept from the first run): the base preprocessing alone;
 - `char_wb_2_4`: + TF-IDF of character 2- to 4-grams within words, as many terms as the word block;
 - `word_1_2`: + word 1- and 2-grams (twice the word block's terms), replacing nothing;
 - `title_category`: + the playlist `title` as an ordinal category (LightGBM sees its codes);
 - `title_native_category`: the same column declared categorical to LightGBM;
 - `text_statistics`: + nine statistics of the song name and title (length, words, share of
-  capitals, digits, punctuation, brackets or a dash, "feat", an empty title, the title's length).
+  capitals, digits, punctuation, brackets or a dash, "feat", an empty title, the title's length);
+- `statistics_block`: + the pipeline's own statistics block (`tfidf.statistics: true`,
+  modeling.text.TextStatistics): six statistics of every text column of the contract, none of
+  them about songs (characters, words, share of capitals, digits, punctuation, a bracket or
+  dash). This is exactly the pipeline with `tfidf.statistics: true`;
+- `statistics_case_blind`: the same block without the share of capitals, on the stripped text
+  (what no change of case or surrounding whitespace can move).
 
 Beside each score: the boosting rounds early stopping chose, the decision nodes (what scoring
-walks; experiments.costs) and the fit seconds, so a gain can be weighed against its cost. Every
+walks; experiments.costs) and the fit seconds, so a gain can be weighed against its cost; and
+`instrumental_rap`, the directional behavioural test of tests/model/test_behaviour.py on the
+validation part: the share of rap songs whose electronic share rises when their
+instrumentalness is raised to the electronic genres' median (the test wants at least 0.7). Every
 vocabulary is chosen tie-free (modeling.text), so the table is the same on any machine.
 """
 
@@ -89,6 +99,45 @@ def _text_statistics(fit: Any, validation: Any, contract: Any) -> tuple[Any, Any
     return _statistics(fit), _statistics(validation)
 
 
+def _statistics_block(fit: Any, validation: Any, contract: Any) -> tuple[Any, Any]:
+    import scipy.sparse as sp
+
+    from music_genre.modeling.text import TextStatistics
+
+    columns = list(contract.text_columns)
+    block = TextStatistics().fit(fit[columns])
+    return sp.csr_matrix(block.transform(fit[columns])), sp.csr_matrix(
+        block.transform(validation[columns])
+    )
+
+
+def _case_blind_statistics(fit: Any, validation: Any, contract: Any) -> tuple[Any, Any]:
+    """The statistics block without the share of capitals, on the stripped text: what no
+    change of case or surrounding whitespace can move."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from music_genre.modeling.text import text_statistics
+
+    def block(frame: Any) -> Any:
+        rows = [
+            [
+                value
+                for index, value in enumerate(text_statistics(text.strip()))
+                if index != 2  # capitals
+            ]
+            for column in contract.text_columns
+            for text in _text(frame, column)
+        ]
+        width = len(frame)
+        per_column = [
+            np.asarray(rows[j * width : (j + 1) * width]) for j in range(len(contract.text_columns))
+        ]
+        return sp.csr_matrix(np.hstack(per_column))
+
+    return block(fit), block(validation)
+
+
 def _candidates(terms: int) -> dict[str, tuple[Any, bool]]:
     """name -> (the block beside the committed ones, or None; LightGBM-native categorical)."""
     return {
@@ -101,6 +150,8 @@ def _candidates(terms: int) -> dict[str, tuple[Any, bool]]:
         "title_category": (_title_codes, False),
         "title_native_category": (_title_codes, True),
         "text_statistics": (_text_statistics, False),
+        "statistics_block": (_statistics_block, False),
+        "statistics_case_blind": (_case_blind_statistics, False),
     }
 
 
@@ -145,6 +196,31 @@ def _fit(
         "decision_nodes": decision_nodes(classifier),
         "fit_s": round(seconds, 2),
         "scores": scores,
+    }, classifier
+
+
+# tests/model/test_behaviour.py's directional expectation, on the validation part: rap songs
+# given the electronic genres' median instrumentalness must look more electronic.
+RAP_GENRES = ("Rap", "Hiphop", "Underground Rap")
+ELECTRONIC_GENRES = ("techno", "psytrance", "techhouse", "trance", "dnb")
+
+
+def _instrumental_rap(
+    classifier: Any, matrix: Callable[[Any], Any], fit: Any, validation: Any, target: str
+) -> dict:
+    """How the candidate's model moves the electronic share of the validation part's rap
+    songs when their instrumentalness is raised to the electronic genres' median (fit rows)."""
+    level = fit[fit[target].isin(ELECTRONIC_GENRES)]["instrumentalness"].median()
+    songs = validation[validation[target].isin(RAP_GENRES)]
+    columns = [list(classifier.classes_).index(genre) for genre in ELECTRONIC_GENRES]
+    before = classifier.predict_proba(matrix(songs))[:, columns].sum(axis=1)
+    raised = songs.assign(instrumentalness=level)
+    after = classifier.predict_proba(matrix(raised))[:, columns].sum(axis=1)
+    return {
+        "songs": len(songs),
+        "share_more_electronic": float((after > before).mean()),
+        "mean_before": float(before.mean()),
+        "mean_after": float(after.mean()),
     }
 
 
@@ -161,6 +237,11 @@ def main() -> int:
     from music_genre.modeling.recipe import prepare
 
     params, contract, fit, validation = committed_train_parts(Path(options.split))
+    # The base is the word TF-IDF without the statistics block (the default before it won
+    # here), so every candidate is measured against the same blocks.
+    params = params.model_copy(
+        update={"tfidf": params.tfidf.model_copy(update={"statistics": False})}
+    )
     inputs, target = list(contract.model_input_columns), contract.target
     prepared = prepare(
         params,
@@ -177,7 +258,17 @@ def main() -> int:
         if block is not None:
             extra = block(fit, validation, contract)
             matrices = tuple(sp.hstack([a, b]).tocsr() for a, b in zip(base, extra, strict=True))
-        results[name] = _fit(params, contract, matrices, (fit, validation), native)
+        results[name], classifier = _fit(params, contract, matrices, (fit, validation), native)
+
+        def matrix(rows: Any, block: Any = block) -> Any:
+            words = sp.csr_matrix(prepared.preprocessor.transform(rows[inputs]))
+            if block is None:
+                return words
+            return sp.hstack([words, block(fit, rows, contract)[1]]).tocsr()
+
+        results[name]["instrumental_rap"] = _instrumental_rap(
+            classifier, matrix, fit, validation, target
+        )
         print(name, json.dumps(results[name]), flush=True)
     measured = {"rows": {"fit": len(fit), "validation": len(validation)}, "candidates": results}
     write_results(options.output, measured, load_before)

@@ -24,3 +24,15 @@ def small_model_params():
     estimator = params.train.model
     small = {**getattr(params.train, estimator), **SMALL_MODEL_ARGUMENTS.get(estimator, {})}
     return params.model_copy(update={"train": params.train.model_copy(update={estimator: small})})
+
+
+def explained_columns(contract, pipeline) -> list[str]:
+    """The input columns a fitted pipeline's explanations and importances name, in the
+    contract's order: the text columns only when it has the statistics block (tfidf.statistics);
+    else they reach the model only as the composed text feature."""
+    blocks = {name for name, _, _ in pipeline.named_steps["preprocessor"].transformers_}
+    return [
+        column
+        for column in contract.model_input_columns
+        if "stat" in blocks or column not in contract.text_columns
+    ]

@@ -302,12 +302,14 @@ def refit() -> str:
 
 
 _TEXT_CANDIDATES = {
-    "committed": "the committed blocks (numeric, categorical, word TF-IDF)",
+    "committed": "the blocks before (numeric, categorical, word TF-IDF)",
     "char_wb_2_4": "+ character 2-4-grams within words (TF-IDF)",
     "word_1_2": "+ word 1- and 2-grams (TF-IDF, twice the terms)",
     "title_category": "+ the playlist title as an ordinal category",
     "title_native_category": "+ the title as a LightGBM categorical",
-    "text_statistics": "+ nine statistics of the song name and title",
+    "text_statistics": "+ nine statistics of the song name and title (two about songs)",
+    "statistics_block": "+ the statistics block: six per text column (`tfidf.statistics`)",
+    "statistics_case_blind": "+ the same without the share of capitals, on stripped text",
 }
 
 
@@ -327,6 +329,7 @@ def text_features() -> str:
                 fmt(found["rounds"]),
                 fmt(found["decision_nodes"]),
                 fmt(found["fit_s"], "s"),
+                fmt(found["instrumental_rap"]["share_more_electronic"], ".2f"),
             ]
         )
     header = [
@@ -338,5 +341,6 @@ def text_features() -> str:
         "rounds",
         "decision nodes",
         "fit",
+        "rap songs more electronic when instrumental (≥ 0.7)",
     ]
     return table(header, rows) + "\n\n" + result_note("benchmarks/results/text_features.json")

@@ -57,7 +57,11 @@ class SegregateParams(Section):
 
 
 class TfidfParams(Section):
+    """The text blocks: TF-IDF of the text feature, and (statistics) per text column the
+    counts of modeling.text.STATISTICS."""
+
     max_features: int | None = Field(ge=1)
+    statistics: bool = False
 
 
 class _TrainBase(Section):

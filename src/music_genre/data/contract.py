@@ -195,8 +195,9 @@ class Contract(_Frozen):
 
     @cached_property
     def model_input_columns(self) -> tuple[str, ...]:
-        """What the model reads, in the column transformer's order; the rest is ignored."""
-        text = (self.text.name,) if self.text else ()
+        """What the model may read, in the column transformer's order; the rest is ignored.
+        The text columns come after the text feature: the statistics block reads them."""
+        text = (self.text.name, *self.text.columns) if self.text else ()
         return (*self.numeric_features, *self.categorical_features, *text)
 
     @cached_property

@@ -14,6 +14,7 @@ from music_genre.modeling.threads import resolve_threads
 NUMERIC_BLOCK: Final = "num"
 CATEGORICAL_BLOCK: Final = "cat"
 TEXT_BLOCK: Final = "text"
+STATISTICS_BLOCK: Final = "stat"
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -99,15 +100,16 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -
 
     One block per kind of input, in this order and left out when the contract has no column of
     its kind: "num" (median-imputed, scaled), "cat" (most frequent value imputed, ordinal codes;
-    numbers or strings) and "text" (TF-IDF of the composed text feature). Everything else in the
-    frame is dropped.
+    numbers or strings), "text" (TF-IDF of the composed text feature) and, with
+    tfidf.statistics, "stat" (modeling.text.STATISTICS of each text column). Everything else in
+    the frame is dropped.
     """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-    from music_genre.modeling.text import TopTermsTfidfVectorizer
+    from music_genre.modeling.text import TextStatistics, TopTermsTfidfVectorizer
 
     estimator, spec = make_estimator(train)
     blocks: list[tuple[str, Any, Any]] = []
@@ -140,6 +142,8 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -
                 contract.text_feature,
             )
         )
+    if contract.text_columns and tfidf.statistics:
+        blocks.append((STATISTICS_BLOCK, TextStatistics(), list(contract.text_columns)))
     preprocessor = ColumnTransformer(
         blocks, remainder="drop", sparse_threshold=0.0 if spec.needs_dense else 0.3
     )

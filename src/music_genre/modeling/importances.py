@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from music_genre.modeling.build import TEXT_BLOCK
+from music_genre.modeling.build import STATISTICS_BLOCK, TEXT_BLOCK
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,10 +29,13 @@ def text_column(pipeline: Pipeline) -> str | None:
 
 def input_column(feature: str, text_feature: str | None) -> tuple[str, str | None]:
     """The input column that a preprocessor feature (`get_feature_names_out`) comes from, and its
-    TF-IDF term: `num__<column>` is (<column>, None), `text__<term>` is (text_feature, <term>)."""
+    TF-IDF term: `num__<column>` is (<column>, None), `text__<term>` is (text_feature, <term>),
+    and a text statistic `stat__<column>__<statistic>` is (<column>, None)."""
     block, _, rest = feature.partition("__")
     if block == TEXT_BLOCK and text_feature is not None:
         return text_feature, rest
+    if block == STATISTICS_BLOCK:
+        return rest.rpartition("__")[0], None
     return rest, None
 
 

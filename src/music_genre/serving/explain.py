@@ -120,17 +120,14 @@ class Explainer:
         preprocessor = predictor.pipeline.named_steps["preprocessor"]
         names = [str(name) for name in preprocessor.get_feature_names_out()]
         text_feature = predictor.contract.text_feature
-        # The contract's model inputs, in the column transformer's order.
-        columns = list(predictor.contract.model_input_columns)
-        index: list[int] = []
-        terms: dict[int, str] = {}
-        for position, feature in enumerate(names):
-            column, term = input_column(feature, text_feature)
-            if term is not None:
-                terms[position] = term
-            if column not in columns:
-                columns.append(column)
-            index.append(columns.index(column))
+        # The input columns the model reads, in the contract's order (model_input_columns:
+        # the text columns only when the statistics block reads them).
+        features = [input_column(feature, text_feature) for feature in names]
+        read = {column for column, _ in features}
+        columns = [c for c in predictor.contract.model_input_columns if c in read]
+        columns += sorted(read - set(columns))
+        index = [columns.index(column) for column, _ in features]
+        terms = {position: term for position, (_, term) in enumerate(features) if term is not None}
         return cls(predictor, classifier.booster_, columns, np.asarray(index), terms)
 
     def matrix(self, rows: list[dict[str, Any]]) -> np.ndarray:

@@ -20,7 +20,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.modeling.build import CATEGORICAL_BLOCK, NUMERIC_BLOCK, TEXT_BLOCK
+from music_genre.modeling.build import (
+    CATEGORICAL_BLOCK,
+    NUMERIC_BLOCK,
+    STATISTICS_BLOCK,
+    TEXT_BLOCK,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,6 +120,18 @@ class _Tfidf:
                 values = [value / norm for value in values]
             matrix[row, columns] = values
         return matrix
+
+
+@dataclass(frozen=True)
+class _Statistics:
+    """modeling.text.TextStatistics of a few rows: the same function on each text."""
+
+    columns: list[str]
+
+    def block(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        from music_genre.modeling.text import statistics_rows
+
+        return statistics_rows([[row.get(name) or "" for row in rows] for name in self.columns])
 
 
 @dataclass(frozen=True)
@@ -234,7 +251,15 @@ def _block(name: str, step: Any, columns: Any, contract: Contract) -> _Block | N
             {term: int(column) for term, column in step.vocabulary_.items()},
             np.asarray(step.idf_, dtype=np.float64),
         )
+    if name == STATISTICS_BLOCK and _statistics_shape(step, columns, contract):
+        return _Statistics(list(columns))
     return None
+
+
+def _statistics_shape(step: Any, columns: Any, contract: Contract) -> bool:
+    from music_genre.modeling.text import TextStatistics
+
+    return type(step) is TextStatistics and list(columns) == list(contract.text_columns)
 
 
 def _python(value: Any) -> Any:

@@ -45,8 +45,9 @@ def test_the_songs_contract_derives_the_model_inputs_in_the_transformers_order()
     contract = load_contract(ROOT / "contract.yaml")
     assert contract.name == "songs" and contract.row == "song"
     assert contract.target == "genre" and len(contract.classes) == 15
-    assert contract.model_input_columns[-1] == "text_feature"
-    assert contract.model_input_columns[:-1] == (
+    # The text feature (TF-IDF), then the text columns it is made of (their statistics).
+    assert contract.model_input_columns[-3:] == ("text_feature", "title", "song_name")
+    assert contract.model_input_columns[:-3] == (
         *contract.numeric_features,
         *contract.categorical_features,
     )

@@ -93,6 +93,18 @@ def test_the_blocks_follow_the_contract_and_an_empty_kind_has_none():
     assert blocks(type(only_text).model_validate(card)) == [("text", "notes_text")]
 
 
+@pytest.mark.parametrize("statistics", [False, True])
+def test_the_statistics_block_reads_every_text_column_and_only_when_asked(statistics):
+    tfidf = PARAMS.tfidf.model_copy(update={"statistics": statistics})
+    for contract in (SONGS, PENGUINS, with_text(PENGUINS, "notes")):
+        preprocessor = build_pipeline(small_train_params(), tfidf, contract)[0]
+        found = {name: columns for name, _, columns in preprocessor.transformers}
+        expected = statistics and bool(contract.text_columns)
+        assert ("stat" in found) == expected
+        if expected:
+            assert found["stat"] == list(contract.text_columns)
+
+
 def test_string_categoricals_with_missing_values_and_no_text_are_learned():
     table = prepared_table(PENGUINS, 900, seed=4)
     assert table["island"].dtype == "str" and table["sex"].isna().any()

@@ -9,10 +9,12 @@ from small_models import (
     TARGET,
     fitted,
     fitted_lightgbm,
+    lightgbm_train_params,
     prepared_table,
 )
 
 from music_genre.modeling.build import build_pipeline
+from support.models import explained_columns
 from music_genre.modeling.fitting import fit
 from music_genre.modeling.importances import (
     feature_importances,
@@ -72,11 +74,14 @@ def test_a_preprocessor_feature_folds_back_to_its_input_column(synthetic_prepare
     assert input_column("cat__key", "text_feature") == ("key", None)
     assert input_column("text__love", "text_feature") == ("text_feature", "love")
     assert input_column("text__love", "notes") == ("notes", "love")
+    # A text statistic belongs to its text column; a column name may hold "__" itself.
+    assert input_column("stat__song_name__chars", "text_feature") == ("song_name", None)
+    assert input_column("stat__a__b__words", "text_feature") == ("a__b", None)
     pipeline = fitted(synthetic_prepared)
     assert text_column(pipeline) == SONGS.text_feature
     names = pipeline.named_steps["preprocessor"].get_feature_names_out()
     columns = {input_column(str(name), SONGS.text_feature)[0] for name in names}
-    assert columns == set(COLUMNS)
+    assert columns == set(explained_columns(SONGS, pipeline))
 
 
 def test_a_model_without_text_has_one_importance_per_input_column():
@@ -85,3 +90,16 @@ def test_a_model_without_text_has_one_importance_per_input_column():
     shares, _ = feature_importances(pipeline)
     assert {name for name, _ in shares} == set(PENGUINS.model_input_columns)
     assert sum(value for _, value in shares) == pytest.approx(1.0)
+
+
+def test_the_text_statistics_are_their_columns_importances(synthetic_prepared):
+    """With tfidf.statistics each text column gets its own entry beside the summed TF-IDF."""
+    tfidf = PARAMS.tfidf.model_copy(update={"statistics": True})
+    pipeline = build_pipeline(lightgbm_train_params(n_estimators=20), tfidf, SONGS)
+    inputs = list(SONGS.model_input_columns)
+    frame = synthetic_prepared
+    fit(pipeline, frame[inputs], frame[TARGET], "lightgbm")
+    shares, _ = feature_importances(pipeline)
+    assert {name for name, _ in shares} == SONGS_ENTRIES | set(SONGS.text_columns)
+    assert sum(share for _, share in shares) == pytest.approx(1.0)
+    assert explained_columns(SONGS, pipeline) == list(SONGS.model_input_columns)

@@ -1,13 +1,25 @@
-"""modeling.text: a TF-IDF vocabulary decided by frequency, then by the term, on any processor."""
+"""modeling.text: a TF-IDF vocabulary decided by frequency, then by the term, on any processor;
+the text statistics, the same for a table and one row."""
 
 import random
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from music_genre.modeling.text import TopTermsTfidfVectorizer, top_terms
+from music_genre.modeling.text import (
+    STATISTICS,
+    TextStatistics,
+    TopTermsTfidfVectorizer,
+    _generic_statistics,
+    statistics_rows,
+    text_statistics,
+    top_terms,
+)
 
 
 def _tied_corpus(seed: int = 0) -> list[str]:
@@ -74,3 +86,61 @@ def test_document_frequency_pruning_still_applies_before_the_limit():
     vectorizer = TopTermsTfidfVectorizer(binary=True, max_features=10, max_df=0.9).fit(documents)
     assert "common" not in vectorizer.vocabulary_  # in 60 of 61 documents: over max_df
     assert len(vectorizer.vocabulary_) == 10
+
+
+# --- the statistics block -------------------------------------------------------------------
+
+ASCII_EDGES = ["", " ", "Hello World", "x\x1c\x1f\x0b\t", "(Live) - 2009 Remaster", "a_b!?"]
+UNICODE_EDGES = ["Beyoncé", "Ⅻ \uff12 ٣", "ﬁ ß İ", "  spaced\u2003out  ", "😀 [x]"]
+
+
+@pytest.mark.parametrize("text", ASCII_EDGES + UNICODE_EDGES)
+def test_each_statistic_counts_by_pythons_own_character_classes(text):
+    chars = len(text)
+    expected = (
+        float(chars),
+        float(len(text.split())),
+        sum(c.isupper() for c in text) / (chars + 1),
+        float(sum(c.isdigit() for c in text)),
+        float(sum(not (c.isalnum() or c.isspace()) for c in text)),
+        float(any(c in "()[]{}-" for c in text)),
+    )
+    assert text_statistics(text) == expected
+    assert len(expected) == len(STATISTICS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_the_ascii_shortcut_counts_what_the_str_methods_count(text):
+    assert text_statistics(text) == _generic_statistics(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_any_text_gets_the_generic_counts(text):
+    assert text_statistics(text) == _generic_statistics(text)
+
+
+def test_the_block_names_each_statistic_after_its_column_and_reads_missing_as_empty():
+    frame = pd.DataFrame(
+        {
+            "title": pd.Series(["Rap (Remix)", None, ""], dtype="str"),
+            "song_name": ["a", "B 2", None],
+        }
+    )
+    block = TextStatistics().fit(frame)
+    names = list(block.get_feature_names_out())
+    assert names[:2] == ["title__chars", "title__words"]
+    assert names[-1] == "song_name__brackets" and len(names) == 2 * len(STATISTICS)
+    matrix = block.transform(frame)
+    assert matrix.shape == (3, 2 * len(STATISTICS)) and matrix.dtype == np.float64
+    assert list(matrix[1, : len(STATISTICS)]) == [0.0] * len(STATISTICS)  # None is ''
+    assert list(matrix[0, : len(STATISTICS)]) == list(text_statistics("Rap (Remix)"))
+    assert list(matrix[2, len(STATISTICS) :]) == [0.0] * len(STATISTICS)
+    assert statistics_rows([[], []]).shape == (0, 2 * len(STATISTICS))
+
+
+def test_the_block_refuses_other_columns_than_it_was_fitted_on():
+    block = TextStatistics().fit(pd.DataFrame({"title": ["x"], "song_name": ["y"]}))
+    with pytest.raises(ValueError, match=r"expected the columns \['title', 'song_name'\]"):
+        block.transform(pd.DataFrame({"song_name": ["y"], "title": ["x"]}))

@@ -7,7 +7,7 @@ from music_genre.serving.explain import Explainer
 from music_genre.serving.inputs import InputError
 from music_genre.serving.predict import Predictor
 from support.data import prepared_songs, songs_contract, synthetic_songs
-from support.models import small_model_params
+from support.models import explained_columns, small_model_params
 from support.servers import as_request_songs
 
 MODEL_INPUT_COLUMNS = songs_contract().model_input_columns
@@ -34,7 +34,10 @@ def test_contributions_add_up_to_the_raw_scores_and_their_softmax_to_the_probabi
 ):
     request = as_request_songs(songs.head(50))
     explained = explainer.explain_rows(request)
-    assert explained.columns == list(MODEL_INPUT_COLUMNS)  # every input column, text once
+    # Every input column the model reads, the text once (as the text feature) unless the
+    # model has the statistics block.
+    columns = explained_columns(songs_contract(), predictor.pipeline)
+    assert explained.columns == columns
     assert explained.contributions.shape == (50, len(predictor.classes), len(explained.columns))
     # pred_contrib's last column is the base; the raw score is every contribution plus it.
     raw = explainer.booster.predict(explainer.matrix(request), raw_score=True)
@@ -100,13 +103,14 @@ def test_cli_predict_explain_writes_the_contribution_columns(predictor, small_mo
     assert code == 0
     table = pd.read_parquet(out)
     classes = predictor.classes
+    columns = explained_columns(songs_contract(), predictor.pipeline)
     assert len(table) == 120
     for genre in classes[:3]:
-        contribution = table[[f"contribution_{genre}_{c}" for c in MODEL_INPUT_COLUMNS]]
+        contribution = table[[f"contribution_{genre}_{c}" for c in columns]]
         raw = contribution.sum(axis=1) + table[f"base_{genre}"]
         assert raw.notna().all()
     raw = np.column_stack([
-        table[[f"contribution_{g}_{c}" for c in MODEL_INPUT_COLUMNS]].sum(axis=1)
+        table[[f"contribution_{g}_{c}" for c in columns]].sum(axis=1)
         + table[f"base_{g}"]
         for g in classes
     ])  # fmt: skip
@@ -115,3 +119,35 @@ def test_cli_predict_explain_writes_the_contribution_columns(predictor, small_mo
     assert (table["predicted_genre"] == [classes[i] for i in expected.argmax(axis=1)]).all()
     assert table["top_terms"].str.contains(":").any()
     assert f"contribution_{classes[0]}_{TEXT_FEATURE}" in table
+
+
+def test_a_model_with_text_statistics_explains_each_text_column(songs, predictor):
+    """tfidf.statistics: the statistics' contributions go to title and song_name, and the
+    contributions still add up to the raw scores of /predict's probabilities."""
+    from music_genre.modeling.build import build_pipeline
+    from music_genre.modeling.fitting import fit
+
+    contract = songs_contract()
+    params = small_model_params()
+    tfidf = params.tfidf.model_copy(update={"statistics": True})
+    small = {**params.train.lightgbm, "n_estimators": 25, "early_stopping_round": None}
+    train = params.train.model_copy(update={"lightgbm": small})
+    table = prepared_songs(1200, seed=5)
+    inputs = list(contract.model_input_columns)
+    pipeline = fit(
+        build_pipeline(train, tfidf, contract),
+        table[inputs],
+        table[contract.target],
+        "lightgbm",
+    )
+    assert predictor.card["input_columns"] == inputs
+    predictor = Predictor(pipeline, predictor.card, None)  # the small model's card
+    explainer = Explainer.for_predictor(predictor)
+    assert explainer.columns == inputs  # ... text_feature, title, song_name
+    request = as_request_songs(songs.head(30))
+    explained = explainer.explain_rows(request)
+    np.testing.assert_allclose(
+        _softmax(explained.raw_scores), predictor.predict_proba_rows(request), atol=1e-9
+    )
+    title = explained.columns.index("title")
+    assert np.abs(explained.contributions[:, :, title]).sum() > 0

@@ -117,3 +117,33 @@ def test_the_lean_path_scores_with_the_compiled_scorer(fitted):
     assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1))
     if type(fitted[-1]).__name__ == "LGBMClassifier":
         assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_the_statistics_block_is_replayed_bit_for_bit(statistics, synthetic_prepared_module):
+    """tfidf.statistics on and off: the lean path computes the text statistics of each row
+    with the pipeline's own function, so single rows and batches equal the pipeline's."""
+    from music_genre.modeling.compiled import compile_scorer
+
+    arguments = {**PARAMS.train.lightgbm, **SMALL["lightgbm"]}
+    train = PARAMS.train.model_copy(update={"model": "lightgbm", "lightgbm": arguments})
+    tfidf = PARAMS.tfidf.model_copy(update={"statistics": statistics})
+    frame = synthetic_prepared_module
+    pipeline = fit(
+        build_pipeline(train, tfidf, CONTRACT),
+        frame[list(MODEL_INPUT_COLUMNS)],
+        frame[TARGET],
+        "lightgbm",
+    )
+    blocks = [name for name, _, _ in pipeline.named_steps["preprocessor"].transformers_]
+    assert ("stat" in blocks) == statistics
+    songs = synthetic_songs(200, seed=12).drop(columns=[TARGET])
+    songs.loc[songs.index[:4], "title"] = None
+    songs.loc[songs.index[4:8], "song_name"] = ["Beyoncé (Live)", "Ⅻ \uff12", "", "  A-B  "]
+    expected = pipeline.predict_proba(INPUTS.prepare(songs)[list(MODEL_INPUT_COLUMNS)])
+    for scorer in (None, compile_scorer(pipeline[-1])):
+        compiled = compile_pipeline(pipeline, INPUTS, probe=songs.head(20), scorer=scorer)
+        assert compiled is not None
+        assert np.array_equal(compiled.predict_proba(as_songs(songs)), expected)
+        for index, song in enumerate(as_songs(songs[:10])):
+            assert np.array_equal(compiled.predict_proba([song]), expected[[index]])

@@ -25,6 +25,7 @@ from music_genre.serving.app import create_app
 from music_genre.serving.predict import Predictor
 from music_genre.serving.reference import DriftSettings
 from support.data import PENGUINS_CONTRACT, with_text
+from support.models import explained_columns
 from support.project import PROJECT_ROOT
 from support.servers import as_request_songs as as_request_rows
 
@@ -186,7 +187,8 @@ def test_explanations_are_per_input_column_and_terms_only_with_text(served):
         assert explanation[contract.target] == prediction[contract.target]
         assert ("top_terms" in explanation) == (contract.text is not None)
         contributions = explanation["contributions"]
-        assert all(list(c) == list(contract.model_input_columns) for c in contributions.values())
+        read = explained_columns(contract, predictor.pipeline)
+        assert all(list(c) == read for c in contributions.values())
         raw = np.array(
             [
                 sum(contributions[c].values()) + explanation["base_values"][c]
@@ -279,7 +281,7 @@ def test_cli_predict_writes_the_contracts_columns(served, tmp_path, capsys):
         assert out[contract.probability_column(label)].to_numpy() == pytest.approx(
             expected[:, predictor.classes.index(label)]
         )
-        for column in contract.model_input_columns:
+        for column in explained_columns(contract, predictor.pipeline):
             assert f"contribution_{label}_{column}" in out
         assert f"base_{label}" in out
     assert ("top_terms" in out) == (contract.text is not None)
