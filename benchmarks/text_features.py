@@ -4,8 +4,8 @@
         [--output benchmarks/results/text_features.json]
 
 Each candidate block is added beside the base preprocessing (params.yaml and contract.yaml as they
-are, but `tfidf.statistics: false`: numeric and categorical blocks, TF-IDF of the composed text,
-the committed default before the statistics block won here), and LightGBM is fitted
+are, with `tfidf.statistics: false` whatever params.yaml says: numeric and categorical blocks,
+TF-IDF of the composed text), and LightGBM is fitted
 as the train stage fits it: on the fit rows of the train split, early stopping on its grouped
 validation part, one thread. Every number is the validation part's (the test split is not read):
 
@@ -237,8 +237,8 @@ def main() -> int:
     from music_genre.modeling.recipe import prepare
 
     params, contract, fit, validation = committed_train_parts(Path(options.split))
-    # The base is the word TF-IDF without the statistics block (the default before it won
-    # here), so every candidate is measured against the same blocks.
+    # The base has no statistics block, whatever params.yaml says, so every candidate is
+    # measured against the same blocks.
     params = params.model_copy(
         update={"tfidf": params.tfidf.model_copy(update={"statistics": False})}
     )

@@ -302,7 +302,7 @@ def refit() -> str:
 
 
 _TEXT_CANDIDATES = {
-    "committed": "the blocks before (numeric, categorical, word TF-IDF)",
+    "committed": "the committed blocks (numeric, categorical, word TF-IDF)",
     "char_wb_2_4": "+ character 2-4-grams within words (TF-IDF)",
     "word_1_2": "+ word 1- and 2-grams (TF-IDF, twice the terms)",
     "title_category": "+ the playlist title as an ordinal category",

@@ -14,7 +14,6 @@ from small_models import (
 )
 
 from music_genre.modeling.build import build_pipeline
-from support.models import explained_columns
 from music_genre.modeling.fitting import fit
 from music_genre.modeling.importances import (
     feature_importances,
@@ -23,6 +22,7 @@ from music_genre.modeling.importances import (
     text_column,
     text_importance_name,
 )
+from support.models import explained_columns
 
 # Every input column once, the TF-IDF block's terms summed into one entry.
 SONGS_ENTRIES = {

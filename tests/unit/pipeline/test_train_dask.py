@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from music_genre.core.cluster import SCHEDULER_ENV, ClusterError
 from music_genre.modeling.store import load_model
 from music_genre.pipeline.train import train
+from music_genre.serving.predict import Predictor
 from support.data import songs_contract, synthetic_songs
 from support.local_cluster import in_process_cluster, split_file
 from support.models import small_model_params
@@ -79,7 +80,6 @@ def test_the_dask_backend_writes_what_the_local_one_writes(trained):
 def test_the_dask_model_is_served_explained_and_exported_like_any_other(trained, tmp_path):
     from music_genre.pipeline.package import package
     from music_genre.serving.app import create_app
-    from music_genre.serving.predict import Predictor
 
     _, (_, distributed) = trained
     model_path = distributed / "model.joblib"
@@ -117,3 +117,26 @@ def test_an_unreachable_scheduler_is_one_line_and_nothing_is_written(
             contract=songs_contract(),
         )
     assert not out.exists()
+
+
+def test_the_dask_backend_fits_the_text_statistics_block_too(tmp_path):
+    """tfidf.statistics is stateless preprocessing: the workers compute it on their chunks and
+    the model has the block, scoring as the local backend's does."""
+    path = split_file(tmp_path, rows=1500, row_group=600)
+    found = {}
+    for backend in ("local", "dask"):
+        params = _params(backend)
+        params = params.model_copy(
+            update={"tfidf": params.tfidf.model_copy(update={"statistics": True})}
+        )
+        directory = tmp_path / backend
+        directory.mkdir()
+        outputs = [str(directory / name) for name in ("model.joblib", "metrics", "plots")]
+        with in_process_cluster() as client, pytest.MonkeyPatch.context() as patch:
+            patch.setenv(SCHEDULER_ENV, client.scheduler.address)
+            scores = train(params, str(path), *outputs, contract=songs_contract())
+        predictor = Predictor.load(directory / "model.joblib")
+        blocks = [name for name, _, _ in predictor.pipeline[0].transformers_]
+        found[backend] = (scores["roc_auc"], blocks)
+    assert found["dask"][1] == found["local"][1] == ["num", "cat", "text", "stat"]
+    assert abs(found["dask"][0] - found["local"][0]) < 0.01
