@@ -427,7 +427,9 @@ def main() -> None:
     derived = [contract.target, contract.text_feature]
     songs = pd.read_parquet(songs_path).drop(columns=derived, errors="ignore")
     output = Path(args.output)
-    results = json.loads(output.read_text()) if args.only and output.is_file() else {}
+    # Sections this run does not measure (`alternatives` without --only, or those --only
+    # leaves out) are kept from the file, so a full run keeps every key.
+    results = json.loads(output.read_text()) if output.is_file() else {}
     results["machine"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
