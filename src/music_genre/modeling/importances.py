@@ -58,10 +58,23 @@ def permutation_importances(
         max_samples=min(PERMUTATION_ROWS, len(features)),
         n_jobs=1,
     )
+    # A column no block reads (the text columns without the statistics block) scores exactly 0
+    # and is left out, so the entries are the columns the model reads.
+    read = read_columns(pipeline)
     pairs = zip(features.columns, result.importances_mean, strict=True)
     return sorted(
-        ((str(name), float(value)) for name, value in pairs), key=lambda item: (-item[1], item[0])
+        ((str(name), float(value)) for name, value in pairs if str(name) in read),
+        key=lambda item: (-item[1], item[0]),
     )
+
+
+def read_columns(pipeline: Pipeline) -> set[str]:
+    """The input columns the fitted preprocessor's blocks read."""
+    found: set[str] = set()
+    for name, _, columns in pipeline.named_steps["preprocessor"].transformers_:
+        if name != "remainder":
+            found.update([columns] if isinstance(columns, str) else map(str, columns))
+    return found
 
 
 def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], str] | None:

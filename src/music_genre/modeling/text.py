@@ -111,7 +111,7 @@ def text_statistics(text: str) -> tuple[float, ...]:
     )
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     """A text cell as a string: missing (None, NaN, pandas' NA) is ''."""
     return value if isinstance(value, str) else ""
 
@@ -134,7 +134,7 @@ class TextStatistics(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"text statistics: expected the columns {self.columns_}, got {list(X.columns)}"
             )
-        return statistics_rows([[_text(value) for value in X[c]] for c in self.columns_])
+        return statistics_rows([[as_text(value) for value in X[c]] for c in self.columns_])
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray(

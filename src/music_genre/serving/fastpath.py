@@ -129,9 +129,9 @@ class _Statistics:
     columns: list[str]
 
     def block(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        from music_genre.modeling.text import statistics_rows
+        from music_genre.modeling.text import as_text, statistics_rows
 
-        return statistics_rows([[row.get(name) or "" for row in rows] for name in self.columns])
+        return statistics_rows([[as_text(row.get(name)) for row in rows] for name in self.columns])
 
 
 @dataclass(frozen=True)

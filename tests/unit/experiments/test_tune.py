@@ -272,3 +272,19 @@ def test_experiment_overrides_add_what_params_yaml_lacks(tmp_path):
         {"train.lightgbm.learning_rate": 0.05, "train.lightgbm.max_bin": 127}, dimensions
     )
     assert overrides == ["train.lightgbm.learning_rate=0.05", "++train.lightgbm.max_bin=127"]
+
+
+def test_the_text_statistics_switch_is_a_searchable_choice(tmp_path):
+    """tfidf.statistics: {choices: [false, true]} in tune.space: both ends are valid params,
+    applied as booleans and written for `dvc exp run -S` as YAML booleans."""
+    from music_genre.core.params import load_params
+
+    params = load_params(write_params(tmp_path, space={
+        **SPACE, "tfidf.statistics": {"choices": [False, True]}
+    }))  # fmt: skip
+    dimensions = parse_space(params)
+    assert [d.key for d in dimensions][-1] == "tfidf.statistics"
+    assert apply(params, {"tfidf.statistics": True}).tfidf.statistics is True
+    assert experiment_overrides({"tfidf.statistics": True}, dimensions) == [
+        "tfidf.statistics=true"
+    ]
