@@ -145,9 +145,10 @@ def synthetic_project(tmp_path_factory, worker_id) -> Path:
     return project
 
 
-# One marker per outside resource; each belongs to the system tier (`pytest -m system`), so the
-# default tier (`pytest`, `-m 'not system'`) never needs them and a contributor runs just the
-# kind they touched (`pytest -m dask`). pyproject.toml registers and describes them.
+# One marker per outside resource or whole-project run; each belongs to the system tier
+# (`pytest -m system`), so the default tier (`pytest`, `-m 'not system'`) never needs them and a
+# contributor runs just the kind they touched (`pytest -m dask`). pyproject.toml registers and
+# describes them.
 RESOURCE_MARKERS = (
     "realdata",
     "dask",
@@ -159,6 +160,7 @@ RESOURCE_MARKERS = (
     "queue",
     "mlflow",
     "container",
+    "copies",
 )
 
 
@@ -167,3 +169,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.get_closest_marker(name) for name in RESOURCE_MARKERS):
             item.add_marker(pytest.mark.system)
+
+
+class _SyntheticProjectFirst:
+    """The first module that needs the synthetic project runs first and the others last, so one
+    xdist worker builds it while the others run tests that do not wait for it (the order of the
+    rest is kept; every worker collects the same order)."""
+
+    @pytest.hookimpl(trylast=True)  # after -m deselected: only the tests that run
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        users = [item.module.__name__ for item in items if _needs_synthetic_project(item)]
+        first = users[0] if users else None
+
+        def position(item: pytest.Item) -> int:
+            module = item.module.__name__
+            if module == first:
+                return 0
+            return 2 if module in users else 1
+
+        items.sort(key=position)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_SyntheticProjectFirst(), "synthetic-project-first")
+
+
+def _needs_synthetic_project(item: pytest.Item) -> bool:
+    return "synthetic_project" in getattr(item, "fixturenames", ())

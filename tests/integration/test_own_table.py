@@ -1,13 +1,13 @@
 """Your own table: a copy of the template retargeted by its contract and params.yaml alone.
 
-Default tier: two small tables generated from contracts of their own — one with no text column
-(string and integer categories, a nullable measurement, repeated rows grouped), one
-with two text columns and no groups — each through the real `dvc repro`, `music-genre predict`,
-the API in process and `music-genre report`. System tier: the Palmer penguins of
-examples/penguins, read from the `palmerpenguins` wheel, through `dvc repro`, a real
-`music-genre serve`, schemathesis, and the report; its metrics must be the committed ones
-(examples/penguins/metrics.json). What retargeting to the penguins edits (retarget.json) is
-measured in the default tier, on the two files alone.
+System tier (marker `copies`): two small tables generated from contracts of their own — one with no
+text column (string and integer categories, a nullable measurement, repeated rows grouped), one with
+two text columns and no groups — each through the real `dvc repro`, `music-genre predict`, the API
+in process and `music-genre report`. Also the system tier: the Palmer penguins of examples/penguins,
+read from the `palmerpenguins` wheel, through `dvc repro`, a real `music-genre serve`, schemathesis,
+and the report; its metrics must be the committed ones (examples/penguins/metrics.json). What
+retargeting to the penguins edits (retarget.json) is measured in the default tier, on the two
+files alone.
 """
 
 from __future__ import annotations
@@ -96,11 +96,13 @@ UPDATE_ENV = "MUSIC_GENRE_UPDATE_EXAMPLES"
 
 # One class per table: `--dist loadscope` then gives each its own worker (a module's plain
 # functions all go to one), so the two `dvc repro` chains run side by side.
+@pytest.mark.copies
 class TestNoTextGrouped:
     def test_end_to_end(self, tmp_path):
         _a_generated_table_end_to_end("no text, grouped", tmp_path)
 
 
+@pytest.mark.copies
 class TestTwoTextColumns:
     def test_end_to_end(self, tmp_path):
         _a_generated_table_end_to_end("two text columns", tmp_path)

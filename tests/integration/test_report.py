@@ -1,6 +1,7 @@
 """`music-genre report` on a real git + DVC repository: the shared synthetic project's commit
 (LightGBM, run by `dvc repro`) as the base, and a second commit that switches to a small random
-forest, run by `dvc repro` too."""
+forest, run by `dvc repro` too. System tier (marker `copies`); the tables it renders are tested in
+the default tier (tests/unit/experiments/test_report_tables.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ TARGET = load_contract(PROJECT_ROOT / "contract.yaml").target
 PLOTS = captioned_plots(TARGET)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.copies
 
 
 @pytest.fixture(scope="module")
