@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from music_genre.modeling.build import STATISTICS_BLOCK, TEXT_BLOCK
@@ -60,7 +61,7 @@ def permutation_importances(
     )
     # A column no block reads (the text columns without the statistics block) scores exactly 0
     # and is left out, so the entries are the columns the model reads.
-    read = read_columns(pipeline)
+    read = set(read_columns(pipeline))
     pairs = zip(features.columns, result.importances_mean, strict=True)
     return sorted(
         ((str(name), float(value)) for name, value in pairs if str(name) in read),
@@ -68,13 +69,16 @@ def permutation_importances(
     )
 
 
-def read_columns(pipeline: Pipeline) -> set[str]:
-    """The input columns the fitted preprocessor's blocks read."""
+def read_columns(pipeline: Pipeline, order: Sequence[str] = ()) -> list[str]:
+    """The input columns the fitted preprocessor's blocks read: those of `order` (the
+    contract's model_input_columns) in its order, then any other by name. The one answer to
+    "which columns does this model read" (importances, explanations)."""
     found: set[str] = set()
     for name, _, columns in pipeline.named_steps["preprocessor"].transformers_:
         if name != "remainder":
             found.update([columns] if isinstance(columns, str) else map(str, columns))
-    return found
+    ordered = [column for column in order if column in found]
+    return ordered + sorted(found - set(ordered))
 
 
 def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], str] | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.estimators import ESTIMATORS
-from music_genre.modeling.importances import input_column
+from music_genre.modeling.importances import input_column, read_columns
 from music_genre.serving.inputs import InputError
 from music_genre.serving.predict import Predictor
 
@@ -120,12 +120,10 @@ class Explainer:
         preprocessor = predictor.pipeline.named_steps["preprocessor"]
         names = [str(name) for name in preprocessor.get_feature_names_out()]
         text_feature = predictor.contract.text_feature
-        # The input columns the model reads, in the contract's order (model_input_columns:
-        # the text columns only when the statistics block reads them).
+        # The input columns the model reads, in the contract's order (the text columns only
+        # when the statistics block reads them).
         features = [input_column(feature, text_feature) for feature in names]
-        read = {column for column, _ in features}
-        columns = [c for c in predictor.contract.model_input_columns if c in read]
-        columns += sorted(read - set(columns))
+        columns = read_columns(predictor.pipeline, predictor.contract.model_input_columns)
         index = [columns.index(column) for column, _ in features]
         terms = {position: term for position, (_, term) in enumerate(features) if term is not None}
         return cls(predictor, classifier.booster_, columns, np.asarray(index), terms)
