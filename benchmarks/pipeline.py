@@ -2,6 +2,7 @@
 
     python benchmarks/pipeline.py            # real data when MUSIC_GENRE_DATA_MIRROR has it
     python benchmarks/pipeline.py --quick    # a tiny synthetic table, one repeat (smoke test)
+    python benchmarks/pipeline.py --only overhead overhead_reference_hgb   # those sections
 
 Everything runs in a temporary git copy of this project. Each comparison is measured side by side
 in this one run (medians of --repeats runs; the machines are shared and noisy, so read the
@@ -339,12 +340,22 @@ def derived(results: dict[str, Any]) -> dict[str, float | list[float]]:
     return found
 
 
+def _alone(results: dict[str, Any]) -> list[str]:
+    """Which sections a later `--only` run measured (the machine line is that run's)."""
+    alone = results.get("measured_alone")
+    if not alone:
+        return []
+    parts = ", ".join(f"{name} ({found['repeats']} run(s))" for name, found in alone.items())
+    return [f"Measured by a later `--only` run, side by side: {parts}; the rest by an earlier run."]
+
+
 def table(results: dict[str, Any]) -> str:
     machine = results["machine"]
     lines = [
         f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}; "
         f"load average {machine['load_before']} before, {machine['load_after']} after. "
         f"Data: {results['data']}; medians of {results['repeats']} runs.",
+        *_alone(results),
         "",
         "| goal | measured | limit | |",
         "|---|---|---|---|",
@@ -391,6 +402,17 @@ def machine() -> dict[str, Any]:
     }
 
 
+# The sections of the results, in the order they are measured.
+PHASES = (
+    "overhead",
+    "stages",
+    "threads",
+    "overhead_reference_hgb",
+    "overhead_reference_forest",
+    "scale",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny synthetic table, 1 repeat")
@@ -399,6 +421,12 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep the temporary copies here")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite the .md table from the .json results"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=PHASES,
+        help="measure these sections only; the others keep their last results from the file",
     )
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
@@ -415,13 +443,23 @@ def main() -> None:
         base_rows = 1000 if args.quick else REAL_ROWS
         factor = 2 if args.quick else 4
         factors = [1, factor] if args.quick else [1, factor, factor * factor]
+        kept: dict[str, Any] = {}
+        if args.only:
+            kept = json.loads(output.with_suffix(".json").read_text())
         results: dict[str, Any] = {
+            **kept,
             "machine": machine(),
             "data": kind,
-            "repeats": repeats,
+            # The earlier run's, when --only measures some sections (measured_alone: theirs).
+            "repeats": kept.get("repeats", repeats),
             "params": "--quick: " + json.dumps(QUICK_PARAMS) if args.quick else "params.yaml",
             "scale_step": factor,
         }
+        if args.only:  # which run measured what, with how many repeats
+            results["measured_alone"] = {
+                **kept.get("measured_alone", {}),
+                **{name: {"repeats": repeats} for name in args.only},
+            }
 
         def save(name: str, value: dict[str, Any]) -> None:
             results[name] = value
@@ -452,7 +490,8 @@ def main() -> None:
         )
         # Saved after every phase, so a long or interrupted run keeps what it measured.
         for name, measure in phases:
-            save(name, measure())
+            if not args.only or name in args.only:
+                save(name, measure())
     render(results, output)
 
 
