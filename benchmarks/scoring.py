@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from common import free_port, wait_healthy
 
+from music_genre.experiments.costs import decision_nodes
 from music_genre.modeling import compiled, kernel
 from music_genre.modeling.compiled import compile_scorer
 from music_genre.modeling.forest import forest_of
@@ -103,6 +104,8 @@ def build_costs(model: Path) -> dict:
         "forest_from_model_s": forest_s,
         "scorer_from_cache_ms": 1000 * cached_s,
         "trees": int(pipeline[-1].booster_.num_trees()),
+        # What tune.max_nodes counts (experiments.costs), so a rate here can become a cap.
+        "decision_nodes": decision_nodes(pipeline[-1]),
         "compiler": kernel._compiler(),
     }
 

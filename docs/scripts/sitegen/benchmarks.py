@@ -143,7 +143,7 @@ def study() -> str:
             "trials (completed / pruned / failed)",
             " / ".join(fmt(data["counts"].get(k, 0)) for k in ("complete", "pruned", "fail")),
         ],
-        ["best trial", f"#{best['number']}"],
+        ["chosen trial", f"#{best['number']}"],
         [f"its validation {data['metric']}", fmt(best["value"], ".5f")],
         ["its boosting rounds", fmt(best["rounds"])],
         *[
@@ -154,7 +154,61 @@ def study() -> str:
     note = freshness_note(
         result_freshness(f"{folder}/trials.json", STUDY_MEASURES), "music-genre tune"
     )
-    return table([f"study `{name}` ({folder}/trials.json)", "value"], rows) + "\n\n" + note
+    return (
+        table([f"study `{name}` ({folder}/trials.json)", "value"], rows)
+        + "\n\n"
+        + note
+        + "\n\n"
+        + _cost_aware_choice(data)
+    )
+
+
+def _cost_aware_choice(data: dict[str, Any]) -> str:
+    """The study's choice within tune.max_nodes beside the best score whatever it costs, the
+    cap's estimate from the scoring benchmark, and the Pareto front of score and nodes."""
+    trials = {row["number"]: row for row in data["trials"]}
+    complete = [row for row in data["trials"] if row["state"] == "complete"]
+    sign = 1 if data["direction"] == "maximize" else -1
+    unbounded = min(complete, key=lambda row: (-sign * row["value"], row["number"]))
+    chosen = data["best"]
+    scoring = load("scoring")
+    nodes = scoring["build"]["decision_nodes"]
+    rate = scoring["batch"]["compiled"]["rows_per_s"]
+    goal = scoring["goals"]["predict_file_rows_per_s"]["goal"]
+
+    def described(row: dict[str, Any]) -> list[str]:
+        costs = row.get("costs") or {}
+        return [
+            f"#{row['number']}",
+            fmt(row["value"], ".5f"),
+            fmt(costs.get("nodes")),
+            fmt(costs.get("scoring_ms_per_10k"), ".0f"),
+            fmt(costs.get("fit_seconds"), ".1f"),
+        ]
+
+    cap = data["max_nodes"]
+    choice = [
+        [f"chosen within `tune.max_nodes` = {fmt(cap) if cap else 'null'}", *described(chosen)],
+        [f"the best {data['metric']} whatever it costs", *described(unbounded)],
+    ]
+    front = [
+        ["on the Pareto front", *described(trials[number])] for number in data["pareto_front"]
+    ]
+    header = [
+        "trial",
+        "number",
+        f"validation {data['metric']}",
+        "decision nodes",
+        "scoring ms / 10,000 rows (the pipeline, one run)",
+        "fit s",
+    ]
+    estimate = (
+        f"The cap's estimate: the committed model has {fmt(nodes)} decision nodes and the "
+        f"compiled scorer predicts a file at {fmt(rate, ',.0f')} rows/s on one core "
+        f"(`benchmarks/results/scoring.json`); at {fmt(goal, ',.0f')} rows/s, with time "
+        f"proportional to nodes, that is {fmt(nodes * rate / goal, ',.0f')} nodes."
+    )
+    return table(header, choice + front) + "\n\n" + estimate
 
 
 def _study(folder: str) -> dict[str, Any]:
@@ -344,3 +398,51 @@ def text_features() -> str:
         "rap songs more electronic when instrumental (≥ 0.7)",
     ]
     return table(header, rows) + "\n\n" + result_note("benchmarks/results/text_features.json")
+
+
+_ENSEMBLE_CANDIDATES = {
+    "committed": "the committed model (LightGBM, params.yaml)",
+    "lightgbm_seed_bag_3": "three LightGBM seeds, raw scores averaged",
+    "catboost_tfidf": "CatBoost on the same blocks",
+    "catboost_native_text": "CatBoost, its own categorical and text features",
+    "blend_committed_catboost": "the committed model and the better CatBoost, averaged",
+}
+
+
+def ensembles() -> str:
+    """benchmarks/ensembles.py: other estimators and ensembles beside the committed model."""
+    found_all = load("ensembles")["candidates"]
+    rows = []
+    for name, label in _ENSEMBLE_CANDIDATES.items():
+        found = found_all.get(name)
+        if found is None or "scores" not in found:
+            reason = "not measured" if found is None else found.get("skipped", "not measured")
+            rows.append([label, *([reason] + ["—"] * 7)])
+            continue
+        scores = found["scores"]
+        rap = found.get("instrumental_rap")
+        rows.append(
+            [
+                label,
+                fmt(scores["roc_auc"], ".5f"),
+                fmt(scores["roc_auc_ovr"], ".5f"),
+                fmt(scores["log_loss"], ".4f"),
+                fmt(scores["accuracy"], ".4f"),
+                fmt(found["fit_s"], "s") if "fit_s" in found else "—",
+                fmt(found["scoring_s_per_10k_songs"], "s"),
+                fmt(found["decision_nodes"]) if "decision_nodes" in found else "—",
+                fmt(rap["share_more_electronic"], ".2f") if rap else "—",
+            ]
+        )
+    header = [
+        "model (validation part)",
+        "roc_auc (ovo)",
+        "roc_auc (ovr)",
+        "log loss",
+        "accuracy",
+        "fit",
+        "scoring 10,000 songs (own predictor)",
+        "decision nodes",
+        "rap songs more electronic when instrumental (≥ 0.7)",
+    ]
+    return table(header, rows) + "\n\n" + result_note("benchmarks/results/ensembles.json")

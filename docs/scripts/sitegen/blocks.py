@@ -27,6 +27,7 @@ BLOCKS: dict[str, Callable[..., str]] = {
     "bench-tune": benchmarks.tune,
     "bench-refit": benchmarks.refit,
     "bench-text": benchmarks.text_features,
+    "bench-ensembles": benchmarks.ensembles,
     "study": benchmarks.study,
     "bench-sweep": benchmarks.sweep,
     "bench-report": benchmarks.report,

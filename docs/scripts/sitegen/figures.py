@@ -157,6 +157,7 @@ COPIED: dict[str, str] = {
     "confusion_matrix.png": "plots/evaluate/images/confusion_matrix.png",
     "tune_history.png": "plots/tune/{study}/history.png",
     "tune_importance.png": "plots/tune/{study}/importance.png",
+    "tune_front.png": "plots/tune/{study}/front.png",
 }
 EDA_IMAGES = ROOT / "plots" / "eda" / "images"
 

@@ -62,6 +62,14 @@ MEASURES: dict[str, tuple[str, ...]] = {
         "contract.yaml",
         "benchmarks/text_features.py",
     ),
+    "benchmarks/results/ensembles.json": (
+        "src/music_genre/modeling",
+        "src/music_genre/pipeline/train.py",
+        "src/music_genre/data/splits.py",
+        "params.yaml",
+        "contract.yaml",
+        "benchmarks/ensembles.py",
+    ),
     "benchmarks/results/sweep.json": (*_PIPELINE, "benchmarks/sweep.py"),
     "benchmarks/results/report.json": (*_PIPELINE, "benchmarks/report.py"),
     "benchmarks/results/python_versions.json": (

@@ -19,6 +19,7 @@ REFRESH: dict[str, str] = {
     "benchmarks/results/python_versions.json": "python benchmarks/python_versions.py",
     "benchmarks/results/tests.json": "python benchmarks/tiers.py",
     "benchmarks/results/install.json": "python benchmarks/install.py",
+    "benchmarks/results/ensembles.json": "pip install catboost && python benchmarks/ensembles.py",
 }
 STALE_TITLE = "Older than the code it measures"
 CURRENT_TITLE = "Source"

@@ -40,7 +40,54 @@ def _tiers() -> str:
     )
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"results": _results, "dag": _dag, "tiers": _tiers}
+def _scoring() -> str:
+    """The compiled scorer against LightGBM's own predictor, on one core, and the catalogue."""
+    data = load("scoring")
+    batch, process, catalogue = data["batch"], data["process"], data["catalogue"]
+    large = process["test_split_x8"]
+    rows = [
+        [
+            f"`predict_file`, the test split ({fmt(batch['rows'])} rows, in process)",
+            f"{fmt(batch['compiled']['rows_per_s'], ',.0f')} rows/s",
+            fmt(batch["speedup"], "x"),
+        ],
+        [
+            f"`music-genre predict`, whole process, {fmt(large['rows'])} rows",
+            f"{fmt(large['compiled']['rows_per_s'], ',.0f')} rows/s",
+            fmt(large["speedup"], "x"),
+        ],
+        [
+            f"`music-genre predict`, whole process, {fmt(process['test_split']['rows'])} rows "
+            "(start-up dominates)",
+            f"{fmt(process['test_split']['compiled']['rows_per_s'], ',.0f')} rows/s",
+            fmt(process["test_split"]["speedup"], "x"),
+        ],
+        [
+            "one song in process, p50",
+            fmt(data["single_row"]["compiled"]["validated_and_scored"]["p50_ms"], "ms"),
+            fmt(data["single_row"]["p50_booster_over_compiled"], "x"),
+        ],
+        [
+            "one song over REST (monitoring on), p50",
+            fmt(data["rest"]["compiled"]["p50_ms"], "ms"),
+            fmt(data["rest"]["p50_booster_over_compiled"], "x"),
+        ],
+        [
+            f"a catalogue of {fmt(catalogue['rows'])} tracks (`predict_file`'s rate)",
+            fmt(catalogue["compiled_predict_file_h"] * 3600, "min"),
+            fmt(catalogue["booster_predict_file_h"] / catalogue["compiled_predict_file_h"], "x"),
+        ],
+    ]
+    return table(["scoring on one core (`benchmarks/results/scoring.json`)", "compiled scorer",
+                  "vs LightGBM's predictor"], rows)  # fmt: skip
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "results": _results,
+    "dag": _dag,
+    "tiers": _tiers,
+    "scoring": _scoring,
+}
 
 
 def render(text: str) -> str:
