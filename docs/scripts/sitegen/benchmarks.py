@@ -175,6 +175,8 @@ def _cost_aware_choice(data: dict[str, Any]) -> str:
     nodes = scoring["build"]["decision_nodes"]
     rate = scoring["batch"]["compiled"]["rows_per_s"]
     goal = scoring["goals"]["predict_file_rows_per_s"]["goal"]
+    load_before = scoring["batch"]["load_1min"]["before"]
+    load_after = scoring["batch"]["load_1min"]["after"]
 
     def described(row: dict[str, Any]) -> list[str]:
         costs = row.get("costs") or {}
@@ -206,7 +208,9 @@ def _cost_aware_choice(data: dict[str, Any]) -> str:
         f"The cap's estimate: the committed model has {fmt(nodes)} decision nodes and the "
         f"compiled scorer predicts a file at {fmt(rate, ',.0f')} rows/s on one core "
         f"(`benchmarks/results/scoring.json`); at {fmt(goal, ',.0f')} rows/s, with time "
-        f"proportional to nodes, that is {fmt(nodes * rate / goal, ',.0f')} nodes."
+        f"proportional to nodes, that is {fmt(nodes * rate / goal, ',.0f')} nodes (that run's "
+        f"1-minute load average: {fmt(load_before, '.1f')} before, {fmt(load_after, '.1f')} "
+        "after, on 2 cores; a loaded run lowers the rate, so the cap was set from a quiet one)."
     )
     return table(header, choice + front) + "\n\n" + estimate
 
