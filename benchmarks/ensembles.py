@@ -22,7 +22,7 @@ and every number is the validation part's (the test split is not read):
   own tokenizer, a word dictionary of the TF-IDF block's size, bag-of-words and naive-Bayes
   estimates: NATIVE_TEXT);
 - `blend_committed_catboost`: the committed model's and the better CatBoost's probabilities
-  averaged (of the CatBoost candidates fitted in the same run).
+  averaged, of the CatBoost candidates fitted in the same run (`members` names it).
 
 Beside each score: fit seconds, scoring seconds per 10,000 validation songs on one thread (the
 estimator's own predictor on the matrix it reads), decision nodes where they are counted

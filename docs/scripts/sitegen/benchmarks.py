@@ -409,7 +409,7 @@ _ENSEMBLE_CANDIDATES = {
     "lightgbm_seed_bag_3": "three LightGBM seeds, raw scores averaged",
     "catboost_tfidf": "CatBoost on the same blocks",
     "catboost_native_text": "CatBoost, its own categorical and text features",
-    "blend_committed_catboost": "the committed model and the better CatBoost, averaged",
+    "blend_committed_catboost": "the committed model and {member}, averaged",
 }
 
 
@@ -423,11 +423,14 @@ def ensembles() -> str:
             reason = "not measured" if found is None else found.get("skipped", "not measured")
             rows.append([label, *([reason] + ["—"] * 7)])
             continue
+        named = label  # the blend names its CatBoost member
+        if "members" in found:
+            named = label.format(member=_ENSEMBLE_CANDIDATES[found["members"][-1]])
         scores = found["scores"]
         rap = found.get("instrumental_rap")
         rows.append(
             [
-                label,
+                named,
                 fmt(scores["roc_auc"], ".5f"),
                 fmt(scores["roc_auc_ovr"], ".5f"),
                 fmt(scores["log_loss"], ".4f"),
