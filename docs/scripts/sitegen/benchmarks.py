@@ -166,10 +166,11 @@ def study() -> str:
 def _cost_aware_choice(data: dict[str, Any]) -> str:
     """The study's choice within tune.max_nodes beside the best score whatever it costs, the
     cap's estimate from the scoring benchmark, and the Pareto front of score and nodes."""
+    from music_genre.experiments.costs import choose
+
     trials = {row["number"]: row for row in data["trials"]}
-    complete = [row for row in data["trials"] if row["state"] == "complete"]
-    sign = 1 if data["direction"] == "maximize" else -1
-    unbounded = min(complete, key=lambda row: (-sign * row["value"], row["number"]))
+    # The tuner's own rule without a cap (ties: fewer nodes, then the earlier trial).
+    unbounded = choose(data["trials"], data["direction"] == "maximize", None)
     chosen = data["best"]
     scoring = load("scoring")
     nodes = scoring["build"]["decision_nodes"]
