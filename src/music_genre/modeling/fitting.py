@@ -57,8 +57,9 @@ def fit(
     """Fit the pipeline; boosters that take an evaluation set also see `validation`.
 
     LightGBM gets the validation part (and the fitted rows, for the training curve) as
-    evaluation sets: its early stopping (`early_stopping_round`) watches the validation loss,
-    and `callbacks` are called after every boosting round. With `prepared` (a booster only),
+    evaluation sets, and none without `validation` (the refit): its early stopping
+    (`early_stopping_round`) watches the validation loss, and `callbacks` are called after
+    every boosting round. With `prepared` (a booster only),
     its fitted preprocessor becomes the pipeline's and its matrices are what the booster sees.
     """
     from sklearn.utils._param_validation import InvalidParameterError
@@ -125,19 +126,21 @@ def _fit_with_eval_set(
         matrix = prepared.fit_matrix
     else:
         matrix = pipeline.named_steps["preprocessor"].fit_transform(features, target)
+    if validation is None:
+        # The refit (modeling.recipe.refitted): its rounds are fixed and its curves are not
+        # kept, so it watches nothing; scoring the fitted rows every round would only cost.
+        _fit_booster(classifier, matrix, target, [], names=[], callbacks=callbacks)
+        return
     preprocessor = pipeline.named_steps["preprocessor"]
-    eval_x, eval_y, names = [matrix], [target], [TRAINING_CURVE]
-    if validation is not None:
-        eval_x.append(
-            prepared.validation_matrix
-            if prepared is not None
-            else preprocessor.transform(validation.features)
-        )
-        eval_y.append(validation.target)
-        names.append(VALIDATION_CURVE)
+    validation_matrix = (
+        prepared.validation_matrix
+        if prepared is not None
+        else preprocessor.transform(validation.features)
+    )
     # The fitted rows are passed as the very same objects, so LightGBM scores them without
     # building a second dataset and its early stopping ignores them (it skips "training").
-    eval_sets = list(zip(eval_x, eval_y, strict=True))
+    eval_sets = [(matrix, target), (validation_matrix, validation.target)]
+    names = [TRAINING_CURVE, VALIDATION_CURVE]
     _fit_booster(classifier, matrix, target, eval_sets, names=names, callbacks=callbacks)
 
 
@@ -157,7 +160,11 @@ def _fit_booster(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
         classifier.fit(
-            matrix, target, eval_set=eval_sets, eval_names=names, callbacks=list(callbacks)
+            matrix,
+            target,
+            eval_set=eval_sets or None,
+            eval_names=names or None,
+            callbacks=list(callbacks),
         )
 
 

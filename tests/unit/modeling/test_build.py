@@ -128,3 +128,34 @@ def test_a_text_feature_composed_of_two_columns_reaches_the_vectorizer():
     names = pipeline[0].get_feature_names_out()
     assert any(name.startswith("text__") for name in names)
     assert pipeline.predict_proba(table[list(contract.model_input_columns)]).shape[1] == 3
+
+
+def test_with_rounds_replaces_every_alias_of_the_rounds_and_of_early_stopping():
+    from music_genre.modeling.build import with_rounds
+
+    train = lightgbm_train_params(
+        num_boost_round=500, n_iter=300, early_stopping_rounds=7, n_iter_no_change=9
+    )
+    train.lightgbm.pop("n_estimators")
+    refit = with_rounds(train, 123)
+    arguments = refit.lightgbm
+    assert arguments["n_estimators"] == 123 and arguments["early_stopping_round"] == 0
+    for alias in ("num_boost_round", "n_iter", "early_stopping_rounds", "n_iter_no_change"):
+        assert alias not in arguments, alias
+    # Everything else is kept, and the params it came from are not changed.
+    kept = {k: v for k, v in arguments.items() if k not in ("n_estimators", "early_stopping_round")}
+    assert kept == {k: v for k, v in train.lightgbm.items() if k in kept}
+    assert set(kept) == set(train.lightgbm) - {
+        "num_boost_round", "n_iter", "early_stopping_rounds", "n_iter_no_change",
+        "early_stopping_round",
+    }  # fmt: skip
+    assert train.lightgbm["num_boost_round"] == 500
+    estimator, _ = make_estimator(refit)
+    assert estimator.get_params()["n_estimators"] == 123
+
+
+def test_with_rounds_leaves_an_estimator_without_rounds_alone():
+    from music_genre.modeling.build import with_rounds
+
+    train = small_train_params(n_estimators=12)
+    assert with_rounds(train, 99) is train

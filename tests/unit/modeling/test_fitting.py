@@ -114,3 +114,15 @@ def test_one_empty_text_column_is_named_alone():
         DataValidationError, match=r"^column 'notes_text': .*\(is notes all empty\?\)$"
     ):
         _train(contract, table, "random_forest")
+
+
+def test_a_fit_without_validation_watches_nothing(synthetic_prepared):
+    """The refit's fit: fixed rounds, no evaluation set, not even the fitted rows."""
+    from music_genre.modeling.build import with_rounds
+
+    train = with_rounds(lightgbm_train_params(), 12)
+    pipeline = build_pipeline(train, PARAMS.tfidf, SONGS)
+    fit(pipeline, synthetic_prepared[COLUMNS], synthetic_prepared[TARGET], "lightgbm", 1)
+    classifier = pipeline.named_steps["classifier"]
+    assert not classifier.evals_result_
+    assert classifier.booster_.num_trees() == 12 * len(SONGS.classes)
