@@ -21,6 +21,13 @@ and every number is the validation part's (the test split is not read):
   as its categorical features, the song name and the playlist title as its text features (its
   own tokenizer, a word dictionary of the TF-IDF block's size, bag-of-words and naive-Bayes
   estimates: NATIVE_TEXT);
+- `stacked_text_model`: stacking. A linear model of the composed text alone (multinomial
+  logistic regression on word 1-2-grams and character 2-5-grams, STACK_TEXT) gives 15 class
+  probabilities per song; they join the LightGBM matrix as 15 more columns. On the fit rows
+  they are out-of-fold (STACK_FOLDS folds grouped by track, so no song sees a model that read
+  its own title); on the validation part they come from the linear model fitted on all fit
+  rows. The compiled scorer could run it: the forest reads the preprocessor's matrix, which
+  would gain one block;
 - `blend_committed_catboost`: the committed model's and the better CatBoost's probabilities
   averaged, of the CatBoost candidates fitted in the same run (`members` names it).
 
@@ -80,6 +87,8 @@ NATIVE_TEXT = {
     "feature_calcers": ["BoW", "NaiveBayes"],
 }  # fmt: skip
 PER_SONGS = 10_000
+STACK_FOLDS = 5
+STACK_TEXT = {"word": (1, 2), "char_wb": (2, 5), "max_features": 20_000, "C": 2.0}
 
 Predict = Callable[[Any], Any]
 
@@ -285,6 +294,88 @@ def catboost_native_text(bench: Bench) -> dict:
     return bench.record("catboost_native_text", predict, seconds, _catboost_extra(model))
 
 
+def _text_model(seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    from music_genre.modeling.text import TopTermsTfidfVectorizer
+
+    vectorizers = [
+        TopTermsTfidfVectorizer(
+            analyzer=analyzer, ngram_range=STACK_TEXT[analyzer], sublinear_tf=True,
+            max_features=STACK_TEXT["max_features"],
+        )
+        for analyzer in ("word", "char_wb")
+    ]  # fmt: skip
+    return make_pipeline(
+        make_union(*vectorizers),
+        LogisticRegression(C=STACK_TEXT["C"], max_iter=2000, random_state=seed),
+    )
+
+
+def stacked_text_model(bench: Bench) -> dict:
+    import warnings
+
+    import scipy.sparse as sp
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+
+    from music_genre.data.tracks import track_ids
+    from music_genre.experiments.costs import decision_nodes
+    from music_genre.modeling.build import build_pipeline
+    from music_genre.modeling.threads import limited_threads
+
+    text = bench.contract.text_feature
+    if text is None:
+        raise SystemExit("the contract has no text feature to stack a text model on")
+    seed = bench.params.seed
+    started = time.perf_counter()
+    folds = StratifiedGroupKFold(n_splits=STACK_FOLDS, shuffle=True, random_state=seed)
+    with limited_threads(1):
+        out_of_fold = cross_val_predict(
+            _text_model(seed), bench.fit[text], bench.fit[bench.target], cv=folds,
+            groups=track_ids(bench.fit, bench.contract), method="predict_proba",
+        )  # fmt: skip
+        text_model = _text_model(seed).fit(bench.fit[text], bench.fit[bench.target])
+    text_s = time.perf_counter() - started
+    if [str(name) for name in text_model.classes_] != bench.classes:
+        raise SystemExit("the text model's classes are not LightGBM's")
+
+    def stacked(matrix: Any, rows: Any) -> Any:
+        return sp.csr_matrix(sp.hstack([matrix, text_model.predict_proba(rows[text])]))
+
+    classifier = build_pipeline(bench.params.train, bench.params.tfidf, bench.contract)[-1]
+    classifier.set_params(random_state=BAG_SEEDS[0])
+    started = time.perf_counter()
+    with limited_threads(1), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
+        classifier.fit(
+            sp.csr_matrix(sp.hstack([bench.fit_matrix, out_of_fold])),
+            bench.fit[bench.target],
+            eval_set=[
+                (stacked(bench.validation_matrix, bench.validation), bench.validation[bench.target])
+            ],
+        )
+    forest_s = time.perf_counter() - started
+    text_alone = text_model.predict_proba(bench.validation[text])
+    result = bench.record(
+        "stacked_text_model",
+        lambda rows: classifier.predict_proba(stacked(bench.matrix(rows), rows)),
+        text_s + forest_s,
+        {
+            "rounds": int(classifier.best_iteration_),
+            "decision_nodes": decision_nodes(classifier),
+            "text_model": {**STACK_TEXT, "folds": STACK_FOLDS, "fit_s": round(text_s, 2)},
+        },
+    )
+    result["text_model_alone"] = _scores(bench.validation[bench.target], text_alone, bench.classes)
+    # Out of fold it should score the fit rows about as the full fit scores unseen rows.
+    result["out_of_fold_log_loss"] = float(
+        log_loss(bench.fit[bench.target], out_of_fold, labels=text_model.classes_)
+    )
+    return result
+
+
 def blend_committed_catboost(bench: Bench, results: dict) -> dict:
     best = max(
         (n for n in ("catboost_tfidf", "catboost_native_text") if n in bench.probabilities),
@@ -307,6 +398,7 @@ CANDIDATES = {
     "lightgbm_seed_bag_3": lightgbm_seed_bag_3,
     "catboost_tfidf": catboost_tfidf,
     "catboost_native_text": catboost_native_text,
+    "stacked_text_model": stacked_text_model,
 }
 
 

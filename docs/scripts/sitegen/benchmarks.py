@@ -410,6 +410,7 @@ _ENSEMBLE_CANDIDATES = {
     "lightgbm_seed_bag_3": "three LightGBM seeds, raw scores averaged",
     "catboost_tfidf": "CatBoost on the same blocks",
     "catboost_native_text": "CatBoost, its own categorical and text features",
+    "stacked_text_model": "stacked: LightGBM with a linear text model's out-of-fold probabilities",
     "blend_committed_catboost": "the committed model and {member}, averaged",
 }
 
