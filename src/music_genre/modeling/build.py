@@ -4,6 +4,7 @@ params.yaml's train.model names, its keyword arguments checked against the estim
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from music_genre.core.errors import ParamsError
@@ -142,9 +143,36 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -
                 contract.text_feature,
             )
         )
-    if contract.text_columns and tfidf.statistics:
+    if _reads_statistics(tfidf, contract):
         blocks.append((STATISTICS_BLOCK, TextStatistics(), list(contract.text_columns)))
     preprocessor = ColumnTransformer(
         blocks, remainder="drop", sparse_threshold=0.0 if spec.needs_dense else 0.3
     )
     return Pipeline([("preprocessor", preprocessor), ("classifier", estimator)])
+
+
+def _reads_statistics(tfidf: TfidfParams, contract: Contract) -> bool:
+    return bool(contract.text_columns) and tfidf.statistics
+
+
+def read_inputs(tfidf: TfidfParams, contract: Contract) -> list[str]:
+    """The model inputs that build_pipeline's blocks read with `tfidf`, before any fit, in the
+    contract's model_input_columns order: the raw text columns only for the statistics block
+    (the TF-IDF block reads the composed text feature). What a reader of the split must read."""
+    statistics = _reads_statistics(tfidf, contract)
+    return [
+        name
+        for name in contract.model_input_columns
+        if statistics or name not in contract.text_columns or name == contract.text_feature
+    ]
+
+
+def block_columns(preprocessor: Any, order: Sequence[str] = ()) -> list[str]:
+    """The input columns a fitted column transformer's blocks read: those of `order` (the
+    contract's model_input_columns) in its order, then any other by name."""
+    found: set[str] = set()
+    for name, _, columns in preprocessor.transformers_:
+        if name != "remainder":
+            found.update([columns] if isinstance(columns, str) else map(str, columns))
+    ordered = [column for column in order if column in found]
+    return ordered + sorted(found - set(ordered))

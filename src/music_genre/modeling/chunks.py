@@ -331,7 +331,9 @@ def draw_sample(
     validation_counts = [
         chunk.rows - rows for chunk, rows in zip(split.chunks, fit_counts, strict=True)
     ]
-    columns = [*contract.model_input_columns, contract.target]
+    from music_genre.modeling.build import read_inputs
+
+    columns = [*read_inputs(params.tfidf, contract), contract.target]
     futures = [
         cluster.client.submit(take_sample, chunk, mask, columns, fit, validation, pure=False)
         for chunk, mask, fit, validation in zip(

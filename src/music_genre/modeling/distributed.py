@@ -88,7 +88,9 @@ def fit_sample(
 ) -> tuple[Any, int, str]:
     """The recipe on the sample: the preprocessor (structure, vocabulary) and the rounds
     (early stopping's, or dask.boosting_rounds)."""
-    inputs, target = list(contract.model_input_columns), contract.target
+    from music_genre.modeling.build import read_inputs
+
+    inputs, target = read_inputs(params.tfidf, contract), contract.target
     held_out = Validation(validation[inputs], validation[target])
     if params.dask.boosting_rounds is not None:
         prepared = prepare(params, contract, fit[inputs], fit[target], held_out)
@@ -190,7 +192,7 @@ def _dealt(
     )
     fit_found, held_found = found[: len(shares)], found[len(shares) :]
     check_classes(fit_found, dealing[0], cluster.workers)
-    example = preprocessor.transform(_first_rows(cluster, split, contract))
+    example = preprocessor.transform(_first_rows(cluster, split, preprocessor, contract))
     data = as_collections(cluster, shares, [rows for rows, _, _ in fit_found], example)
     validation = as_collections(cluster, held_out, [rows for rows, _, _ in held_found], example)
     weights = [weight for _, _, weight in fit_found]
@@ -244,11 +246,15 @@ def train_model_distributed(
     return DistributedTrained(trained, target, rounds_from)
 
 
-def _first_rows(cluster: Cluster, split: PartitionedSplit, contract: Contract) -> pd.DataFrame:
+def _first_rows(
+    cluster: Cluster, split: PartitionedSplit, preprocessor: Any, contract: Contract
+) -> pd.DataFrame:
     """A few rows of the first chunk, to learn the transformed matrix's width and kind."""
+    from music_genre.modeling.build import block_columns
     from music_genre.modeling.chunks import Chunk
 
     first = split.chunks[0]
     head = Chunk(first.path, first.row_group, first.start, min(first.stop, first.start + 8))
-    future = cluster.client.submit(read_chunk, head, list(contract.model_input_columns), pure=False)
+    columns = block_columns(preprocessor, contract.model_input_columns)
+    future = cluster.client.submit(read_chunk, head, columns, pure=False)
     return cluster.gather([future])[0]

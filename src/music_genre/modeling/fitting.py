@@ -126,22 +126,36 @@ def _fit_with_eval_set(
         matrix = prepared.fit_matrix
     else:
         matrix = pipeline.named_steps["preprocessor"].fit_transform(features, target)
-    if validation is None:
-        # The refit (modeling.recipe.refitted): its rounds are fixed and its curves are not
-        # kept, so it watches nothing; scoring the fitted rows every round would only cost.
+    if validation is None and not _stops_early(classifier):
+        # The refit (modeling.recipe.refitted, early stopping off): its rounds are fixed and its
+        # curves are not kept, so it watches nothing; scoring the fitted rows every round would
+        # only cost. With early stopping on, the fitted rows alone are watched, and LightGBM
+        # turns early stopping off itself ("Only training set found").
         _fit_booster(classifier, matrix, target, [], names=[], callbacks=callbacks)
         return
     preprocessor = pipeline.named_steps["preprocessor"]
-    validation_matrix = (
-        prepared.validation_matrix
-        if prepared is not None
-        else preprocessor.transform(validation.features)
-    )
     # The fitted rows are passed as the very same objects, so LightGBM scores them without
     # building a second dataset and its early stopping ignores them (it skips "training").
-    eval_sets = [(matrix, target), (validation_matrix, validation.target)]
-    names = [TRAINING_CURVE, VALIDATION_CURVE]
+    eval_sets, names = [(matrix, target)], [TRAINING_CURVE]
+    if validation is not None:
+        validation_matrix = (
+            prepared.validation_matrix
+            if prepared is not None
+            else preprocessor.transform(validation.features)
+        )
+        eval_sets.append((validation_matrix, validation.target))
+        names.append(VALIDATION_CURVE)
     _fit_booster(classifier, matrix, target, eval_sets, names=names, callbacks=callbacks)
+
+
+def _stops_early(classifier: Any) -> bool:
+    """Whether the booster's arguments ask for early stopping (under any of its names)."""
+    from lightgbm.basic import _ConfigAliases
+
+    arguments = classifier.get_params()
+    return any(
+        (arguments.get(name) or 0) > 0 for name in _ConfigAliases.get("early_stopping_round")
+    )
 
 
 def _fit_booster(

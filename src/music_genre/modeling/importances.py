@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from music_genre.modeling.build import STATISTICS_BLOCK, TEXT_BLOCK
+from music_genre.modeling.build import STATISTICS_BLOCK, TEXT_BLOCK, block_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,13 +72,8 @@ def permutation_importances(
 def read_columns(pipeline: Pipeline, order: Sequence[str] = ()) -> list[str]:
     """The input columns the fitted preprocessor's blocks read: those of `order` (the
     contract's model_input_columns) in its order, then any other by name. The one answer to
-    "which columns does this model read" (importances, explanations)."""
-    found: set[str] = set()
-    for name, _, columns in pipeline.named_steps["preprocessor"].transformers_:
-        if name != "remainder":
-            found.update([columns] if isinstance(columns, str) else map(str, columns))
-    ordered = [column for column in order if column in found]
-    return ordered + sorted(found - set(ordered))
+    "which columns does this model read" (importances, explanations, the Dask readers)."""
+    return block_columns(pipeline.named_steps["preprocessor"], order)
 
 
 def feature_importances(pipeline: Pipeline) -> tuple[list[tuple[str, float]], str] | None:

@@ -15,7 +15,9 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from music_genre.core.errors import DataValidationError
+from music_genre.modeling.build import block_columns
 from music_genre.modeling.chunks import Chunk, Cluster, PartitionedSplit, read_chunk
+from music_genre.modeling.importances import read_columns
 from music_genre.modeling.statistics import Summary, exact_sum
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ def deal(
     import numpy as np
     import pandas as pd
 
-    inputs = list(contract.model_input_columns)
+    inputs = block_columns(preprocessor, contract.model_input_columns)
     frame = read_chunk(chunk, [*inputs, contract.target])[mask if validation else ~mask]
     frame = frame.reset_index(drop=True)
     matrix = preprocessor.transform(frame[inputs])
@@ -196,7 +198,7 @@ def score_validation(
     """The chunk's validation rows: the model's probabilities and the labels (a task)."""
     import numpy as np
 
-    inputs = list(contract.model_input_columns)
+    inputs = read_columns(pipeline, contract.model_input_columns)
     frame = read_chunk(chunk, [*inputs, contract.target])[mask]
     labels = frame[contract.target].astype(str).to_numpy()
     if not len(frame):

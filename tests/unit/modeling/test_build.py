@@ -159,3 +159,26 @@ def test_with_rounds_leaves_an_estimator_without_rounds_alone():
 
     train = small_train_params(n_estimators=12)
     assert with_rounds(train, 99) is train
+
+
+@pytest.mark.parametrize("statistics", [False, True])
+def test_read_inputs_names_what_the_fitted_blocks_read(synthetic_prepared, statistics):
+    """The columns a reader of the split must read (the Dask backend's chunk readers), known
+    before the fit, are exactly those the fitted preprocessor's blocks read."""
+    from music_genre.modeling.build import block_columns, read_inputs
+
+    tfidf = PARAMS.tfidf.model_copy(update={"statistics": statistics})
+    rows = synthetic_prepared.head(300)
+    preprocessor = build_pipeline(PARAMS.train, tfidf, SONGS).named_steps["preprocessor"]
+    preprocessor.fit(rows[list(SONGS.model_input_columns)], rows[TARGET])
+    inputs = read_inputs(tfidf, SONGS)
+    assert inputs == block_columns(preprocessor, SONGS.model_input_columns)
+    assert (set(SONGS.text_columns) <= set(inputs)) is statistics
+    assert SONGS.text_feature in inputs
+    # Fitted on those columns alone, the blocks come out the same.
+    alone = build_pipeline(PARAMS.train, tfidf, SONGS).named_steps["preprocessor"]
+    alone.fit(rows[inputs], rows[TARGET])
+    np.testing.assert_array_equal(
+        sparse.csr_matrix(alone.transform(rows[inputs])).toarray(),
+        sparse.csr_matrix(preprocessor.transform(rows)).toarray(),
+    )
