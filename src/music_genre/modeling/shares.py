@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from music_genre.core.errors import DataValidationError
 from music_genre.modeling.build import block_columns
 from music_genre.modeling.chunks import Chunk, Cluster, PartitionedSplit, read_chunk
-from music_genre.modeling.importances import read_columns
 from music_genre.modeling.statistics import Summary, exact_sum
 
 if TYPE_CHECKING:
@@ -198,7 +197,7 @@ def score_validation(
     """The chunk's validation rows: the model's probabilities and the labels (a task)."""
     import numpy as np
 
-    inputs = read_columns(pipeline, contract.model_input_columns)
+    inputs = block_columns(pipeline.named_steps["preprocessor"], contract.model_input_columns)
     frame = read_chunk(chunk, [*inputs, contract.target])[mask]
     labels = frame[contract.target].astype(str).to_numpy()
     if not len(frame):
