@@ -3,19 +3,13 @@
 `serve` and its command-line options (whose help shows them), the app factory, the API's request
 models and its OpenAPI document (maxItems) read them from here.
 
-The caps come from measured cost (`python benchmarks/serving.py --only cost_per_song`, results
-under `cost_per_song` in benchmarks/results/serving.json): the served LightGBM model (6,975 trees)
-behind `serve --workers 1` pinned to one core, one request at a time over real HTTP from another
-core, p50 (p99) per request:
-
-    /predict   100 songs  38 ms  (61 ms)    500 songs 177 ms (221 ms)
-              1000 songs 372 ms (462 ms)   2000 songs 726 ms (796 ms)   ~0.37 ms a song
-    /explain    10 songs  86 ms (116 ms)     50 songs 405 ms (484 ms)
-               100 songs 825 ms (936 ms)    200 songs 1.66 s (1.71 s)   ~8 ms a song
-
-A request at either cap takes under half a second at p99 on one core (`predict_at_cap`,
-`explain_at_cap`: 444 ms and 453 ms over 200 requests), well under one (at twice the caps:
-0.80 s and 0.94 s).
+The caps come from measured cost (`python benchmarks/serving.py --only cost_per_song
+predict_at_cap explain_at_cap`, results under those keys in benchmarks/results/serving.json, shown
+in docs/serving.md): the served model behind `serve --workers 1` pinned to one core, one request
+at a time over real HTTP from another core. A /predict song costs a small fraction of a
+millisecond through the compiled scorer, an /explain song (TreeSHAP) about a hundred times more,
+so the caps differ by 20x; a request at either cap stays well under one second at p99 on one
+core, as the benchmark's `*_at_cap` sections measure on the committed model.
 """
 
 import os
@@ -23,7 +17,7 @@ from typing import Final
 
 # Rows per /predict or /invocations request (they share the cost: one prediction per row).
 MAX_PREDICT_SONGS: Final = 1_000
-# Rows per /explain request: TreeSHAP costs ~20x a prediction.
+# Rows per /explain request: TreeSHAP costs ~20x the booster's prediction (explain_compute).
 MAX_EXPLAIN_SONGS: Final = 50
 # Bytes per request body. 1,000 rows copied from the songs table (every column, as JSON records)
 # are ~0.4 MB; text costs ~70 ns a byte to tokenize (a 15 MB text column: 1.1 s), so a body at
