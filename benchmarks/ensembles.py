@@ -169,12 +169,17 @@ class Bench:
         }
 
 
-def _lightgbm(bench: Bench, random_state: int) -> tuple[Any, float]:
+def _lightgbm(
+    bench: Bench, random_state: int, matrices: tuple[Any, Any] | None = None
+) -> tuple[Any, float]:
+    """params.yaml's LightGBM fitted on the fit rows' matrix (the pipeline's blocks, or
+    `matrices`' first), early-stopped on the validation part's (or `matrices`' second)."""
     import warnings
 
     from music_genre.modeling.build import build_pipeline
     from music_genre.modeling.threads import limited_threads
 
+    fit_matrix, validation_matrix = matrices or (bench.fit_matrix, bench.validation_matrix)
     classifier = build_pipeline(bench.params.train, bench.params.tfidf, bench.contract)[-1]
     classifier.set_params(random_state=random_state)
     started = time.perf_counter()
@@ -182,9 +187,9 @@ def _lightgbm(bench: Bench, random_state: int) -> tuple[Any, float]:
         # LightGBM 4.7 deprecates eval_set, but encodes string labels only through it.
         warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
         classifier.fit(
-            bench.fit_matrix,
+            fit_matrix,
             bench.fit[bench.target],
-            eval_set=[(bench.validation_matrix, bench.validation[bench.target])],
+            eval_set=[(validation_matrix, bench.validation[bench.target])],
         )
     return classifier, time.perf_counter() - started
 
@@ -314,15 +319,12 @@ def _text_model(seed: int) -> Any:
 
 
 def stacked_text_model(bench: Bench) -> dict:
-    import warnings
-
     import scipy.sparse as sp
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
     from music_genre.data.tracks import track_ids
     from music_genre.experiments.costs import decision_nodes
-    from music_genre.modeling.build import build_pipeline
     from music_genre.modeling.threads import limited_threads
 
     text = bench.contract.text_feature
@@ -344,19 +346,14 @@ def stacked_text_model(bench: Bench) -> dict:
     def stacked(matrix: Any, rows: Any) -> Any:
         return sp.csr_matrix(sp.hstack([matrix, text_model.predict_proba(rows[text])]))
 
-    classifier = build_pipeline(bench.params.train, bench.params.tfidf, bench.contract)[-1]
-    classifier.set_params(random_state=BAG_SEEDS[0])
-    started = time.perf_counter()
-    with limited_threads(1), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
-        classifier.fit(
+    classifier, forest_s = _lightgbm(
+        bench,
+        BAG_SEEDS[0],
+        (
             sp.csr_matrix(sp.hstack([bench.fit_matrix, out_of_fold])),
-            bench.fit[bench.target],
-            eval_set=[
-                (stacked(bench.validation_matrix, bench.validation), bench.validation[bench.target])
-            ],
-        )
-    forest_s = time.perf_counter() - started
+            stacked(bench.validation_matrix, bench.validation),
+        ),
+    )
     text_alone = text_model.predict_proba(bench.validation[text])
     result = bench.record(
         "stacked_text_model",

@@ -143,7 +143,7 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -
                 contract.text_feature,
             )
         )
-    if _reads_statistics(tfidf, contract):
+    if contract.text_columns and tfidf.statistics:
         blocks.append((STATISTICS_BLOCK, TextStatistics(), list(contract.text_columns)))
     preprocessor = ColumnTransformer(
         blocks, remainder="drop", sparse_threshold=0.0 if spec.needs_dense else 0.3
@@ -151,27 +151,23 @@ def build_pipeline(train: TrainParams, tfidf: TfidfParams, contract: Contract) -
     return Pipeline([("preprocessor", preprocessor), ("classifier", estimator)])
 
 
-def _reads_statistics(tfidf: TfidfParams, contract: Contract) -> bool:
-    return bool(contract.text_columns) and tfidf.statistics
-
-
-def read_inputs(tfidf: TfidfParams, contract: Contract) -> list[str]:
-    """The model inputs that build_pipeline's blocks read with `tfidf`, before any fit, in the
-    contract's model_input_columns order: the raw text columns only for the statistics block
-    (the TF-IDF block reads the composed text feature). What a reader of the split must read."""
-    statistics = _reads_statistics(tfidf, contract)
-    return [
-        name
-        for name in contract.model_input_columns
-        if statistics or name not in contract.text_columns or name == contract.text_feature
-    ]
+def read_inputs(train: TrainParams, tfidf: TfidfParams, contract: Contract) -> list[str]:
+    """The input columns the blocks of the pipeline these params build will read, known before
+    any fit, in the contract's model_input_columns order (the raw text columns only for the
+    statistics block): what a reader of the split must read."""
+    preprocessor = build_pipeline(train, tfidf, contract).named_steps["preprocessor"]
+    return _columns_read(preprocessor.transformers, contract.model_input_columns)
 
 
 def block_columns(preprocessor: Any, order: Sequence[str] = ()) -> list[str]:
     """The input columns a fitted column transformer's blocks read: those of `order` (the
     contract's model_input_columns) in its order, then any other by name."""
+    return _columns_read(preprocessor.transformers_, order)
+
+
+def _columns_read(blocks: Sequence[tuple[str, Any, Any]], order: Sequence[str]) -> list[str]:
     found: set[str] = set()
-    for name, _, columns in preprocessor.transformers_:
+    for name, _, columns in blocks:
         if name != "remainder":
             found.update([columns] if isinstance(columns, str) else map(str, columns))
     ordered = [column for column in order if column in found]

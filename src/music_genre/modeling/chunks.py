@@ -333,7 +333,7 @@ def draw_sample(
     ]
     from music_genre.modeling.build import read_inputs
 
-    columns = [*read_inputs(params.tfidf, contract), contract.target]
+    columns = [*read_inputs(params.train, params.tfidf, contract), contract.target]
     futures = [
         cluster.client.submit(take_sample, chunk, mask, columns, fit, validation, pure=False)
         for chunk, mask, fit, validation in zip(

@@ -90,7 +90,7 @@ def fit_sample(
     (early stopping's, or dask.boosting_rounds)."""
     from music_genre.modeling.build import read_inputs
 
-    inputs, target = read_inputs(params.tfidf, contract), contract.target
+    inputs, target = read_inputs(params.train, params.tfidf, contract), contract.target
     held_out = Validation(validation[inputs], validation[target])
     if params.dask.boosting_rounds is not None:
         prepared = prepare(params, contract, fit[inputs], fit[target], held_out)

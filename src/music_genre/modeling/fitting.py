@@ -57,10 +57,10 @@ def fit(
     """Fit the pipeline; boosters that take an evaluation set also see `validation`.
 
     LightGBM gets the validation part (and the fitted rows, for the training curve) as
-    evaluation sets, and none without `validation` (the refit): its early stopping
-    (`early_stopping_round`) watches the validation loss, and `callbacks` are called after
-    every boosting round. With `prepared` (a booster only),
-    its fitted preprocessor becomes the pipeline's and its matrices are what the booster sees.
+    evaluation sets, and none without `validation` and early stopping (the refit): its early
+    stopping (`early_stopping_round`) watches the validation loss, and `callbacks` are called
+    after every boosting round. With `prepared` (a booster only), its fitted preprocessor
+    becomes the pipeline's and its matrices are what the booster sees.
     """
     from sklearn.utils._param_validation import InvalidParameterError
 

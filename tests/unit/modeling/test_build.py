@@ -171,7 +171,7 @@ def test_read_inputs_names_what_the_fitted_blocks_read(synthetic_prepared, stati
     rows = synthetic_prepared.head(300)
     preprocessor = build_pipeline(PARAMS.train, tfidf, SONGS).named_steps["preprocessor"]
     preprocessor.fit(rows[list(SONGS.model_input_columns)], rows[TARGET])
-    inputs = read_inputs(tfidf, SONGS)
+    inputs = read_inputs(PARAMS.train, tfidf, SONGS)
     assert inputs == block_columns(preprocessor, SONGS.model_input_columns)
     assert (set(SONGS.text_columns) <= set(inputs)) is statistics
     assert SONGS.text_feature in inputs
